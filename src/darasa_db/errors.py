@@ -1,0 +1,60 @@
+"""The exception hierarchy: every error darasa-db raises on purpose is a `DarasaDBError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "ConflictError",
+    "DarasaDBError",
+    "DatabaseUnavailableError",
+    "MigrationError",
+    "NotFoundError",
+    "QueryTimeoutError",
+]
+
+
+class DarasaDBError(Exception):
+    """Base class of the errors darasa-db raises."""
+
+
+class ConfigurationError(DarasaDBError, ValueError):
+    """The settings are missing or malformed; the message names each offending variable."""
+
+
+class NotFoundError(DarasaDBError, LookupError):
+    """The row does not exist, or belongs to another user (the two are indistinguishable)."""
+
+    def __init__(self, entity: str, id: object) -> None:
+        super().__init__(f"{entity} {id!s} not found")
+        self.entity = entity
+        self.id = id
+
+
+class ConflictError(DarasaDBError):
+    """A write would break a uniqueness rule, such as a second user with the same email."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DatabaseUnavailableError(DarasaDBError, ConnectionError):
+    """The server cannot be reached, or the connection was lost mid-call.
+
+    The message names host and port and the cause; it never contains the password.
+    """
+
+    def __init__(self, host: str, port: int | str | None, cause: str) -> None:
+        where = f"{host}:{port}" if port not in (None, "") else host
+        super().__init__(f"PostgreSQL at {where} is unavailable: {cause}")
+        self.host = host
+        self.port = port
+        self.cause = cause
+
+
+class QueryTimeoutError(DarasaDBError, TimeoutError):
+    """A statement ran longer than `DatabaseSettings.statement_timeout` and was cancelled."""
+
+
+class MigrationError(DarasaDBError):
+    """A migration cannot run: unknown revision, or a database migrated by newer code."""

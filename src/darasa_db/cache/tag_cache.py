@@ -1,0 +1,209 @@
+"""`TagCache`: an in-process cache of immutable DTOs, invalidated by tag.
+
+Built on `cachetools.TTLCache` (bounded size, time to live). Invalidation is generation based: a
+load that began before an invalidation of one of its tags never stores its result, and a reader
+never joins such a load. Concurrent misses for one key in one event loop load once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cachetools import TTLCache
+
+__all__ = ["CacheStats", "TagCache"]
+
+T = TypeVar("T")
+_MISSING: Any = object()
+_MAX_GENERATIONS = 100_000
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters since the cache was made (or last `clear()` for `size`)."""
+
+    hits: int
+    misses: int
+    loads: int
+    invalidations: int
+    size: int
+
+
+@dataclass
+class _Flight:
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    started: int
+
+
+class TagCache:
+    """Bounded, TTL-expiring cache whose entries are dropped by tag.
+
+    `maxsize` bounds the number of entries, `ttl` is in seconds. Safe from many asyncio tasks
+    and from several threads. Values must be immutable (the repositories store frozen DTOs and
+    tuples).
+    """
+
+    def __init__(
+        self,
+        maxsize: int = 10_000,
+        ttl: float = 300.0,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        self.maxsize = maxsize
+        self.ttl = ttl
+        self._data: TTLCache[Hashable, tuple[Any, tuple[str, ...]]] = TTLCache(maxsize, ttl, timer)
+        self._keys_by_tag: dict[str, set[Hashable]] = {}
+        self._invalidated_at: dict[str, int] = {}  # tag -> clock value of its last invalidation
+        self._clock = 0  # advances on every invalidation
+        self._floor = 0  # loads started before this never store (generations were pruned)
+        self._flights: dict[Hashable, _Flight] = {}
+        self._lock = threading.RLock()
+        self._hits = self._misses = self._loads = self._invalidations = 0
+
+    # ------------------------------------------------------------------ basic API
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The cached value of `key`, or `default`."""
+        with self._lock:
+            entry = self._data.get(key, _MISSING)
+            if entry is _MISSING:
+                self._misses += 1
+                return default
+            self._hits += 1
+            return entry[0]
+
+    def set(self, key: Hashable, value: Any, tags: Iterable[str]) -> None:
+        """Store `value` under `key`, to be dropped when any of `tags` is invalidated."""
+        with self._lock:
+            self._store(key, value, tuple(tags))
+
+    def invalidate(self, *tags: str) -> None:
+        """Drop every entry stored under any of `tags`; loads in flight for them will not store."""
+        if not tags:
+            return
+        with self._lock:
+            self._clock += 1
+            self._invalidations += 1
+            for tag in tags:
+                self._invalidated_at[tag] = self._clock
+                for key in self._keys_by_tag.pop(tag, ()):
+                    self._data.pop(key, None)
+            if len(self._invalidated_at) > _MAX_GENERATIONS:
+                self._invalidated_at.clear()
+                self._floor = self._clock
+
+    def clear(self) -> None:
+        """Drop everything; loads in flight will not store."""
+        with self._lock:
+            self._clock += 1
+            self._floor = self._clock
+            self._invalidations += 1
+            self._data.clear()
+            self._keys_by_tag.clear()
+            self._invalidated_at.clear()
+
+    @property
+    def stats(self) -> CacheStats:
+        """Hits, misses, loads, invalidations and current size."""
+        with self._lock:
+            self._data.expire()
+            return CacheStats(self._hits, self._misses, self._loads, self._invalidations, len(self._data))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+    # ------------------------------------------------------------------ loading
+    async def get_or_load(
+        self, key: Hashable, tags: Iterable[str], loader: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Return the cached value of `key`, or run `loader` once for all concurrent callers.
+
+        The result is stored under `tags` unless one of them was invalidated while it loaded.
+        """
+        tags = tuple(tags)
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                entry = self._data.get(key, _MISSING)
+                if entry is not _MISSING:
+                    self._hits += 1
+                    return entry[0]  # type: ignore[no-any-return]
+                self._misses += 1
+                flight = self._flights.get(key)
+                if flight is None or flight.loop is not loop or not self._fresh(tags, flight.started):
+                    flight = None
+                    started = self._clock
+                    future: asyncio.Future[Any] = loop.create_future()
+                    self._flights[key] = _Flight(future, loop, started)
+                    self._loads += 1
+            if flight is not None:
+                try:
+                    return await asyncio.shield(flight.future)  # type: ignore[no-any-return]
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if flight.future.cancelled() and not (task and task.cancelling()):
+                        continue  # the loading task was cancelled, not us: load again
+                    raise
+            return await self._load(key, tags, loader, future, started)
+
+    async def _load(
+        self,
+        key: Hashable,
+        tags: tuple[str, ...],
+        loader: Callable[[], Awaitable[T]],
+        future: asyncio.Future[Any],
+        started: int,
+    ) -> T:
+        try:
+            value = await loader()
+        except BaseException as exc:
+            with self._lock:
+                self._end_flight(key, future)
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        with self._lock:
+            self._end_flight(key, future)
+            if self._fresh(tags, started):
+                self._store(key, value, tags)
+        future.set_result(value)
+        return value
+
+    # ------------------------------------------------------------------ internals (locked)
+    def _fresh(self, tags: tuple[str, ...], started: int) -> bool:
+        if started < self._floor:
+            return False
+        return all(self._invalidated_at.get(tag, 0) <= started for tag in tags)
+
+    def _end_flight(self, key: Hashable, future: asyncio.Future[Any]) -> None:
+        flight = self._flights.get(key)
+        if flight is not None and flight.future is future:
+            del self._flights[key]
+
+    def _store(self, key: Hashable, value: Any, tags: tuple[str, ...]) -> None:
+        self._data[key] = (value, tags)
+        for tag in tags:
+            self._keys_by_tag.setdefault(tag, set()).add(key)
+        if len(self._keys_by_tag) > 4 * self.maxsize:
+            self._prune_tag_index()
+
+    def _prune_tag_index(self) -> None:
+        live: dict[str, set[Hashable]] = {}
+        for key, (_, tags) in self._data.items():
+            for tag in tags:
+                live.setdefault(tag, set()).add(key)
+        self._keys_by_tag = live

@@ -1,0 +1,31 @@
+"""Question DTOs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from darasa_db.schemas._common import InputModel, ReadModel, Text10K
+
+__all__ = ["Question", "QuestionCreate", "QuestionDifficulty"]
+
+QuestionDifficulty = Literal["easy", "medium", "hard"]
+
+
+class Question(ReadModel):
+    """An interview question of a job info."""
+
+    id: uuid.UUID
+    job_info_id: uuid.UUID
+    text: str
+    difficulty: QuestionDifficulty
+    created_at: datetime
+    updated_at: datetime
+
+
+class QuestionCreate(InputModel):
+    """A new question."""
+
+    text: Text10K
+    difficulty: QuestionDifficulty

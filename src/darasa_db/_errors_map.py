@@ -1,0 +1,71 @@
+"""Translation of driver errors into darasa-db's exception hierarchy."""
+
+from __future__ import annotations
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+
+from darasa_db.errors import (
+    ConflictError,
+    DarasaDBError,
+    DatabaseUnavailableError,
+    NotFoundError,
+    QueryTimeoutError,
+)
+from darasa_db.settings import DatabaseSettings
+
+__all__ = ["is_transient_read_error", "translate"]
+
+_FK_PARENTS = {
+    "fk_job_info_user_id_users": "user",
+    "fk_documents_user_id_users": "user",
+    "fk_conversations_user_id_users": "user",
+    "fk_questions_job_info_id_job_info": "job_info",
+    "fk_interviews_job_info_id_job_info": "job_info",
+}
+_UNIQUE_FIELDS = {"uq_users_email_lower": "email", "pk_users": "id"}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def translate(
+    exc: BaseException, settings: DatabaseSettings, *, parent_id: object = None
+) -> DarasaDBError | None:
+    """The darasa-db error for a driver or pool error, or None when `exc` is not one."""
+    if isinstance(exc, DarasaDBError):
+        return exc
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return DatabaseUnavailableError(
+            settings.host, settings.port, f"no connection within {settings.pool_timeout:g} s"
+        )
+    if isinstance(exc, psycopg_pool.PoolClosed):
+        return DatabaseUnavailableError(settings.host, settings.port, "the Database is closed")
+    if isinstance(exc, pg_errors.QueryCanceled):
+        return QueryTimeoutError(f"statement cancelled: {_first_line(exc)}")
+    if isinstance(exc, pg_errors.UniqueViolation):
+        name = exc.diag.constraint_name or ""
+        field = _UNIQUE_FIELDS.get(name)
+        what = f"a user with this {field} already exists" if field else _first_line(exc)
+        return ConflictError(what, field=field)
+    if isinstance(exc, pg_errors.ForeignKeyViolation):
+        name = exc.diag.constraint_name or ""
+        return NotFoundError(_FK_PARENTS.get(name, "parent row"), parent_id)
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return DatabaseUnavailableError(settings.host, settings.port, _first_line(exc))
+    if isinstance(exc, psycopg.Error):
+        return DarasaDBError(f"database error: {_first_line(exc)}")
+    return None
+
+
+def is_transient_read_error(exc: BaseException) -> bool:
+    """True for failures after which re-running a read-only call is safe."""
+    return isinstance(
+        exc,
+        pg_errors.SerializationFailure
+        | pg_errors.DeadlockDetected
+        | psycopg.OperationalError,
+    ) and not isinstance(exc, pg_errors.QueryCanceled)

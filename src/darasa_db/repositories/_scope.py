@@ -1,0 +1,220 @@
+"""Where repository statements run: on the pool (one call, one transaction) or in a transaction.
+
+Both scopes run SQL compiled once per schema by `Database.sql`, build DTOs straight from rows
+through psycopg row factories, and turn driver errors into darasa-db errors. Pool reads go
+through the cache and are retried on transient failures; writes are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import psycopg
+from psycopg.rows import RowFactory
+from sqlalchemy import Executable
+
+from darasa_db._errors_map import is_transient_read_error, translate
+
+if TYPE_CHECKING:
+    from darasa_db.database import Database
+
+__all__ = ["PoolScope", "Scope", "TransactionScope"]
+
+T = TypeVar("T")
+Build = Callable[[], Executable]
+
+
+class Scope:
+    """Runs a repository's statements; subclasses decide connection, cache and retries."""
+
+    in_transaction = False
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def _fetch(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        build: Build,
+        params: dict[str, Any],
+        factory: RowFactory[T],
+        parent_id: object = None,
+    ) -> list[T]:
+        try:
+            cur = conn.cursor(row_factory=factory)
+            await cur.execute(self.db.sql(build), params)
+            return await cur.fetchall()
+        except psycopg.Error as exc:
+            error = translate(exc, self.db.settings, parent_id=parent_id)
+            assert error is not None
+            raise error from exc
+
+    async def read(
+        self,
+        key: Hashable | None,
+        tags: Sequence[str],
+        build: Build,
+        params: dict[str, Any],
+        factory: RowFactory[T],
+    ) -> list[T]:
+        """Rows of a read-only statement, cached under `key` and `tags` where allowed.
+
+        `key=None` never caches (similarity search).
+        """
+        raise NotImplementedError
+
+    async def write(
+        self,
+        build: Build,
+        params: dict[str, Any],
+        factory: RowFactory[T],
+        tags: Sequence[str],
+        *,
+        parent_id: object = None,
+    ) -> list[T]:
+        """Rows returned by a write whose statement notifies `tags` (see `notifying`)."""
+        raise NotImplementedError
+
+    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]) -> Any:
+        """Run `work(conn)` as one write unit (used for COPY); tags invalidated after commit."""
+        raise NotImplementedError
+
+    def _notify_params(self, params: dict[str, Any], tags: Sequence[str]) -> dict[str, Any]:
+        params["notify_channel"] = self.db.channel
+        params["notify_payload"] = self.db.notify_payload(tuple(tags))
+        return params
+
+
+class PoolScope(Scope):
+    """Each call borrows a pooled connection and runs in autocommit: one statement, one trip."""
+
+    async def read(
+        self,
+        key: Hashable | None,
+        tags: Sequence[str],
+        build: Build,
+        params: dict[str, Any],
+        factory: RowFactory[T],
+    ) -> list[T]:
+        async def load() -> list[T]:
+            return await self._read_with_retries(build, params, factory)
+
+        db = self.db
+        if key is not None and db.cache is not None and db.cache_ready:
+            rows: tuple[T, ...] = await db.cache.get_or_load(key, tags, _as_tuple(load))
+            return list(rows)
+        if db.cache is not None and db._pool is None:
+            await db.pool()  # starts the listener; the first reads bypass the cache until it listens
+        return await load()
+
+    async def _read_with_retries(
+        self, build: Build, params: dict[str, Any], factory: RowFactory[T]
+    ) -> list[T]:
+        retries = self.db.settings.read_retries
+        attempt = 0
+        while True:
+            try:
+                async with self.db.connection() as conn:
+                    return await self._fetch(conn, build, params, factory)
+            except Exception as exc:
+                cause = exc.__cause__ if exc.__cause__ is not None else exc
+                if attempt >= retries or not is_transient_read_error(cause):
+                    raise
+                attempt += 1
+                await asyncio.sleep(0.05 * 2**attempt)
+
+    async def write(
+        self,
+        build: Build,
+        params: dict[str, Any],
+        factory: RowFactory[T],
+        tags: Sequence[str],
+        *,
+        parent_id: object = None,
+    ) -> list[T]:
+        self._notify_params(params, tags)
+        async with self.db.connection() as conn:
+            rows = await self._fetch(conn, build, params, factory, parent_id)
+        if rows:
+            self.db.invalidate_local(tuple(tags))
+        return rows
+
+    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]) -> Any:
+        async with self.db.connection() as conn:
+            async with conn.transaction():
+                result = await _guarded(work, conn, self.db)
+                await _notify(conn, self.db, tags)
+        self.db.invalidate_local(tuple(tags))
+        return result
+
+
+class TransactionScope(Scope):
+    """Every call runs on the transaction's connection; invalidations wait for the commit."""
+
+    in_transaction = True
+
+    def __init__(self, db: Database, conn: psycopg.AsyncConnection[Any]) -> None:
+        super().__init__(db)
+        self.conn = conn
+        self.pending: list[str] = []
+
+    async def read(
+        self,
+        key: Hashable | None,
+        tags: Sequence[str],
+        build: Build,
+        params: dict[str, Any],
+        factory: RowFactory[T],
+    ) -> list[T]:
+        return await self._fetch(self.conn, build, params, factory)
+
+    async def write(
+        self,
+        build: Build,
+        params: dict[str, Any],
+        factory: RowFactory[T],
+        tags: Sequence[str],
+        *,
+        parent_id: object = None,
+    ) -> list[T]:
+        self._notify_params(params, tags)
+        rows = await self._fetch(self.conn, build, params, factory, parent_id)
+        if rows:
+            self.pending.extend(tags)
+        return rows
+
+    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]) -> Any:
+        async with self.conn.transaction():  # a savepoint: a failed COPY leaves the outer tx usable
+            result = await _guarded(work, self.conn, self.db)
+            await _notify(self.conn, self.db, tags)
+        self.pending.extend(tags)
+        return result
+
+    def committed(self) -> None:
+        """Apply the queued invalidations (called once the transaction committed)."""
+        tags, self.pending = tuple(dict.fromkeys(self.pending)), []
+        self.db.invalidate_local(tags)
+
+
+async def _notify(conn: psycopg.AsyncConnection[Any], db: Database, tags: Sequence[str]) -> None:
+    await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, db.notify_payload(tuple(tags))))
+
+
+async def _guarded(
+    work: Callable[[psycopg.AsyncConnection[Any]], Any], conn: psycopg.AsyncConnection[Any], db: Database
+) -> Any:
+    try:
+        return await work(conn)
+    except psycopg.Error as exc:
+        error = translate(exc, db.settings)
+        assert error is not None
+        raise error from exc
+
+
+def _as_tuple(load: Callable[[], Any]) -> Callable[[], Any]:
+    async def wrapped() -> tuple[Any, ...]:
+        return tuple(await load())
+
+    return wrapped

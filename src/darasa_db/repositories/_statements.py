@@ -1,0 +1,114 @@
+"""Statement shapes shared by the repositories: notifying writes, keyset pages, id parsing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select, tuple_
+from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "as_uuid",
+    "check_limit",
+    "child_of_owner",
+    "children_page",
+    "insert_child",
+    "keyset_page",
+    "notifying",
+    "owned_job_info",
+]
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+
+def notifying(dml: ReturningInsert[Any] | ReturningUpdate[Any] | ReturningDelete[Any]) -> Select[Any]:
+    """Wrap a write with RETURNING so the same statement sends `pg_notify` once per changed row.
+
+    The notice travels with the write's own transaction: delivered on commit, dropped on rollback.
+    """
+    changed = dml.cte("changed")
+    return select(
+        *changed.c,
+        func.pg_notify(bindparam("notify_channel"), bindparam("notify_payload")).label("notified"),
+    )
+
+
+def keyset_page(table: Table, owner: ColumnElement[bool], *, after: bool) -> Select[Any]:
+    """Newest first by (created_at, id); with `after`, the rows older than row `:after`."""
+    query = select(table).where(owner)
+    if after:
+        cursor = (
+            select(table.c.created_at, table.c.id)
+            .where(table.c.id == bindparam("after"), owner)
+            .subquery("cursor")
+        )
+        query = query.join(
+            cursor, tuple_(table.c.created_at, table.c.id) < tuple_(cursor.c.created_at, cursor.c.id)
+        )
+    return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("limit"))
+
+
+def check_limit(limit: int) -> int:
+    """Validate a page size."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT} (got {limit!r})")
+    return limit
+
+
+def as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:
+    """`value` as a UUID, or None when it is not one (such a row cannot exist)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def owned_job_info() -> ColumnElement[bool]:
+    """`:job_info_id` names a job info that `:user_id` owns."""
+    from darasa_db.models import JobInfoRow
+
+    j = JobInfoRow.__table__
+    return (
+        select(j.c.id)
+        .where(j.c.id == bindparam("job_info_id"), j.c.user_id == bindparam("user_id"))
+        .exists()
+    )
+
+
+def insert_child(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    """INSERT a question or interview only when its job info belongs to `:user_id`."""
+    from sqlalchemy import insert
+
+    source = select(
+        bindparam("job_info_id", type_=table.c.job_info_id.type),
+        *(bindparam(c, type_=table.c[c].type) for c in columns),
+    ).where(owned_job_info())
+    dml = insert(table).from_select(["job_info_id", *columns], source).returning(*table.c)
+    return notifying(dml)
+
+
+def child_of_owner(table: Table) -> ColumnElement[bool]:
+    """`table.id = :id` and its job info belongs to `:user_id` (correlated, for any statement)."""
+    from darasa_db.models import JobInfoRow
+
+    j = JobInfoRow.__table__
+    return (table.c.id == bindparam("id")) & (
+        select(j.c.id)
+        .where(j.c.id == table.c.job_info_id, j.c.user_id == bindparam("user_id"))
+        .exists()
+    )
+
+
+def children_page(table: Table) -> Select[Any]:
+    """A job info's children, newest first, when `:user_id` owns it."""
+    return (
+        select(table)
+        .where(table.c.job_info_id == bindparam("job_info_id"), owned_job_info())
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+    )

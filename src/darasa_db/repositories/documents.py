@@ -1,0 +1,233 @@
+"""SQL implementation of `DocumentRepository`: binary COPY loads and HNSW similarity search."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.rows import kwargs_row, scalar_row
+from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
+from sqlalchemy import Executable, bindparam, delete, insert, literal_column, select
+
+from darasa_db.cache.tags import global_tag, id_tag, user_tag
+from darasa_db.errors import NotFoundError
+from darasa_db.models import DocumentRow
+from darasa_db.repositories._scope import Scope
+from darasa_db.repositories._statements import (
+    DEFAULT_LIMIT,
+    as_uuid,
+    check_limit,
+    keyset_page,
+    notifying,
+)
+from darasa_db.schemas import Document, DocumentCreate, DocumentMatch
+from darasa_db.schemas._common import Embedding, JsonObject
+
+__all__ = ["SqlDocumentRepository"]
+
+t = DocumentRow.__table__
+ENTITY = "documents"
+_EMBEDDING = TypeAdapter(Embedding)
+_METADATA = TypeAdapter(JsonObject)
+
+
+def _document(**row: Any) -> Document:
+    embedding = row["embedding"]
+    if embedding is not None:  # pgvector loads a Vector (text) or a numpy array (binary)
+        to_list = getattr(embedding, "to_list", None) or embedding.tolist
+        row["embedding"] = tuple(to_list())
+    return Document.model_construct(**row)
+
+
+def _match(**row: Any) -> DocumentMatch:
+    similarity = row.pop("similarity")
+    return DocumentMatch.model_construct(document=_document(**row), similarity=similarity)
+
+
+ROW = kwargs_row(_document)
+MATCH = kwargs_row(_match)
+ONE = literal_column("1.0")
+OWNED = (t.c.id == bindparam("id")) & (t.c.user_id == bindparam("user_id"))
+
+
+def _insert() -> Executable:
+    columns = ("user_id", "title", "content", "metadata", "embedding")
+    return notifying(insert(t).values({c: bindparam(c) for c in columns}).returning(*t.c))
+
+
+def _get() -> Executable:
+    return select(t).where(OWNED)
+
+
+def _first_page() -> Executable:
+    return keyset_page(t, t.c.user_id == bindparam("user_id"), after=False)
+
+
+def _next_page() -> Executable:
+    return keyset_page(t, t.c.user_id == bindparam("user_id"), after=True)
+
+
+def _delete() -> Executable:
+    return notifying(delete(t).where(OWNED).returning(t.c.id))
+
+
+def _search(*, exact: bool, threshold: bool, metadata: bool) -> Executable:
+    """ORDER BY cosine distance LIMIT k over the caller's documents.
+
+    The approximate form lets the planner use the HNSW index; the exact form scans the caller's
+    rows (a MATERIALIZED CTE cannot use the index), for when the index returns a short page.
+    """
+    distance = t.c.embedding.cosine_distance(bindparam("query"))
+    conditions = [t.c.user_id == bindparam("user_id"), t.c.embedding.is_not(None)]
+    if threshold:
+        conditions.append(distance <= bindparam("max_distance"))
+    if metadata:
+        conditions.append(t.c.metadata.contains(bindparam("metadata")))
+    if not exact:
+        return (
+            select(t, (ONE - distance).label("similarity"))
+            .where(*conditions)
+            .order_by(distance)
+            .limit(bindparam("limit"))
+        )
+    mine = select(t, distance.label("distance")).where(*conditions).cte("mine").prefix_with(
+        "MATERIALIZED"
+    )
+    columns = [mine.c[c.name] for c in t.c]
+    return (
+        select(*columns, (ONE - mine.c.distance).label("similarity"))
+        .order_by(mine.c.distance, mine.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+def _search_builder(exact: bool, threshold: bool, metadata: bool) -> Callable[[], Executable]:
+    return lambda: _search(exact=exact, threshold=threshold, metadata=metadata)
+
+
+_SEARCHES = {
+    flags: _search_builder(*flags)
+    for flags in itertools.product((False, True), repeat=3)
+}
+
+
+class SqlDocumentRepository:
+    """Documents on PostgreSQL with pgvector."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+
+    async def create(self, user_id: str, data: DocumentCreate) -> Document:
+        params = {
+            "user_id": user_id,
+            "title": data.title,
+            "content": data.content,
+            "metadata": Jsonb(data.metadata),
+            "embedding": _vector(data.embedding),
+        }
+        tags = (user_tag(ENTITY, user_id),)
+        rows = await self._scope.write(_insert, params, ROW, tags, parent_id=user_id)
+        return rows[0]
+
+    async def create_many(self, user_id: str, documents: Sequence[DocumentCreate]) -> int:
+        for index, document in enumerate(documents):
+            if not isinstance(document, DocumentCreate):
+                raise TypeError(f"documents[{index}] must be a DocumentCreate, not {type(document).__name__}")
+        if not documents:
+            return 0
+        db = self._scope.db
+        copy_sql = (
+            f'COPY "{db.schema}".documents (user_id, title, content, metadata, embedding) '
+            "FROM STDIN (FORMAT BINARY)"
+        ).encode()
+
+        async def load(conn: psycopg.AsyncConnection[Any]) -> int:
+            if conn.adapters.types.get("vector") is None:
+                await db.register_vector(conn)
+            async with conn.cursor().copy(copy_sql) as copy:
+                copy.set_types(["text", "text", "text", "jsonb", "vector"])
+                for d in documents:
+                    await copy.write_row(
+                        (user_id, d.title, d.content, Jsonb(d.metadata), _vector(d.embedding))
+                    )
+            return len(documents)
+
+        try:
+            count: int = await self._scope.run(load, (user_tag(ENTITY, user_id),))
+        except NotFoundError:
+            raise NotFoundError("user", user_id) from None
+        return count
+
+    async def get(self, id: uuid.UUID | str, *, user_id: str) -> Document | None:
+        key = as_uuid(id)
+        if key is None:
+            return None
+        rows = await self._scope.read(
+            ("documents.get", key, user_id),
+            (global_tag(ENTITY), user_tag(ENTITY, user_id), id_tag(ENTITY, key)),
+            _get,
+            {"id": key, "user_id": user_id},
+            ROW,
+        )
+        return rows[0] if rows else None
+
+    async def list_for_user(
+        self, user_id: str, *, limit: int = DEFAULT_LIMIT, after: uuid.UUID | str | None = None
+    ) -> list[Document]:
+        check_limit(limit)
+        cursor = None if after is None else as_uuid(after)
+        if after is not None and cursor is None:
+            return []
+        return await self._scope.read(
+            ("documents.list_for_user", user_id, limit, cursor),
+            (global_tag(ENTITY), user_tag(ENTITY, user_id)),
+            _first_page if cursor is None else _next_page,
+            {"user_id": user_id, "limit": limit, "after": cursor},
+            ROW,
+        )
+
+    async def delete(self, id: uuid.UUID | str, *, user_id: str) -> bool:
+        key = as_uuid(id)
+        if key is None:
+            return False
+        tags = (user_tag(ENTITY, user_id), id_tag(ENTITY, key))
+        rows = await self._scope.write(_delete, {"id": key, "user_id": user_id}, scalar_row, tags)
+        return bool(rows)
+
+    async def similarity_search(
+        self,
+        embedding: Sequence[float],
+        *,
+        user_id: str,
+        limit: int = 5,
+        threshold: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[DocumentMatch]:
+        """Nearest documents by cosine similarity; always `min(limit, matching)` rows.
+
+        The HNSW index answers first; when it returns a short page (a filtered scan can, see
+        pgvector issue #751) the caller's rows are searched exactly. Not cached.
+        """
+        check_limit(limit)
+        query = _vector(_EMBEDDING.validate_python(embedding))
+        if threshold is not None and not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be between -1 and 1 (got {threshold!r})")
+        params: dict[str, Any] = {"user_id": user_id, "query": query, "limit": limit}
+        if threshold is not None:
+            params["max_distance"] = 1.0 - threshold
+        if metadata is not None:
+            params["metadata"] = Jsonb(_METADATA.validate_python(metadata))
+        flags = (threshold is not None, metadata is not None)
+        rows = await self._scope.read(None, (), _SEARCHES[(False, *flags)], params, MATCH)
+        if len(rows) < limit:
+            rows = await self._scope.read(None, (), _SEARCHES[(True, *flags)], params, MATCH)
+        return rows
+
+
+def _vector(embedding: Sequence[float] | None) -> np.ndarray[Any, Any] | None:
+    return None if embedding is None else np.asarray(embedding, dtype=np.float32)

@@ -1,0 +1,113 @@
+"""SQL implementation of `UserRepository`."""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+from typing import Any
+
+from psycopg.rows import kwargs_row, scalar_row
+from sqlalchemy import Executable, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from darasa_db.cache.tags import ENTITIES, global_tag, id_tag, user_tag
+from darasa_db.errors import NotFoundError
+from darasa_db.models import UserRow
+from darasa_db.repositories._scope import Scope
+from darasa_db.repositories._statements import notifying
+from darasa_db.schemas import User, UserCreate, UserUpdate, UserUpsert
+
+__all__ = ["SqlUserRepository"]
+
+t = UserRow.__table__
+ENTITY = "users"
+ROW = kwargs_row(User.model_construct)
+COLUMNS = ("id", "email", "name", "image_url", "password_hash")
+
+
+def _insert() -> Executable:
+    return notifying(
+        insert(t).values({c: bindparam(c) for c in COLUMNS}).returning(*t.c)
+    )
+
+
+def _upsert() -> Executable:
+    stmt = insert(t).values({c: bindparam(c) for c in ("id", "email", "name", "image_url")})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.id],
+        set_={c: stmt.excluded[c] for c in ("email", "name", "image_url")},
+    )
+    return notifying(stmt.returning(*t.c))
+
+
+def _get() -> Executable:
+    return select(t).where(t.c.id == bindparam("id"))
+
+
+def _get_by_email() -> Executable:
+    return select(t).where(func.lower(t.c.email) == func.lower(bindparam("email")))
+
+
+@cache
+def _update(fields: frozenset[str]) -> Any:
+    def build() -> Executable:
+        values = {name: bindparam(name) for name in sorted(fields)}
+        return notifying(update(t).where(t.c.id == bindparam("id")).values(values).returning(*t.c))
+
+    return build
+
+
+def _delete() -> Executable:
+    return notifying(delete(t).where(t.c.id == bindparam("id")).returning(t.c.id))
+
+
+def _write_tags(id: str) -> tuple[str, ...]:
+    return (global_tag(ENTITY), id_tag(ENTITY, id))
+
+
+class SqlUserRepository:
+    """Users on PostgreSQL. Any user write invalidates the `users` tag (email lookups)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+
+    async def create(self, data: UserCreate) -> User:
+        params = data.model_dump()
+        params["id"] = data.id or str(uuid.uuid4())
+        rows = await self._scope.write(_insert, params, ROW, _write_tags(params["id"]))
+        return rows[0]
+
+    async def upsert(self, data: UserUpsert) -> User:
+        rows = await self._scope.write(_upsert, data.model_dump(), ROW, _write_tags(data.id))
+        return rows[0]
+
+    async def get(self, id: str) -> User | None:
+        rows = await self._scope.read(
+            ("users.get", id), (global_tag(ENTITY), id_tag(ENTITY, id)), _get, {"id": id}, ROW
+        )
+        return rows[0] if rows else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        rows = await self._scope.read(
+            ("users.get_by_email", email.lower()),
+            (global_tag(ENTITY),),
+            _get_by_email,
+            {"email": email},
+            ROW,
+        )
+        return rows[0] if rows else None
+
+    async def update(self, id: str, data: UserUpdate) -> User:
+        changes = data.changes()
+        rows = await self._scope.write(
+            _update(frozenset(changes)), {**changes, "id": id}, ROW, _write_tags(id)
+        )
+        if not rows:
+            raise NotFoundError("user", id)
+        return rows[0]
+
+    async def delete(self, id: str) -> bool:
+        tags = _write_tags(id) + tuple(user_tag(entity, id) for entity in ENTITIES)
+        rows = await self._scope.write(_delete, {"id": id}, scalar_row, tags)
+        return bool(rows)
+

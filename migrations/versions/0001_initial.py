@@ -29,14 +29,21 @@ def schema() -> str:
 
 def _timestamps() -> list[sa.Column[object]]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     ]
 
 
 def _uuid_pk() -> sa.Column[object]:
     return sa.Column(
-        "id", postgresql.UUID(as_uuid=True), server_default=sa.text("gen_random_uuid()"), nullable=False
+        "id",
+        postgresql.UUID(as_uuid=True),
+        server_default=sa.text("gen_random_uuid()"),
+        nullable=False,
     )
 
 
@@ -44,8 +51,17 @@ def upgrade() -> None:
     s = schema()
     op.execute("CREATE EXTENSION IF NOT EXISTS vector")
     op.execute(f'CREATE SCHEMA IF NOT EXISTS "{s}"')
-    level = postgresql.ENUM("junior", "mid-level", "senior", name="job_infos_experience_level", schema=s, create_type=False)
-    difficulty = postgresql.ENUM("easy", "medium", "hard", name="questions_question_difficulty", schema=s, create_type=False)
+    level = postgresql.ENUM(
+        "junior",
+        "mid-level",
+        "senior",
+        name="job_infos_experience_level",
+        schema=s,
+        create_type=False,
+    )
+    difficulty = postgresql.ENUM(
+        "easy", "medium", "hard", name="questions_question_difficulty", schema=s, create_type=False
+    )
     level.create(op.get_bind())
     difficulty.create(op.get_bind())
 
@@ -60,7 +76,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         schema=s,
     )
-    op.create_index("uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True, schema=s)
+    op.create_index(
+        "uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True, schema=s
+    )
 
     op.create_table(
         "job_info",
@@ -71,20 +89,33 @@ def upgrade() -> None:
         sa.Column("experience_level", level, nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         *_timestamps(),
-        sa.ForeignKeyConstraint(["user_id"], [f"{s}.users.id"], name="fk_job_info_user_id_users", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], [f"{s}.users.id"], name="fk_job_info_user_id_users", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_job_info"),
         schema=s,
     )
     op.create_index("ix_job_info_user_id", "job_info", ["user_id"], schema=s)
-    op.create_index("ix_job_info_user_id_created_at_id", "job_info", ["user_id", "created_at", "id"], schema=s)
+    op.create_index(
+        "ix_job_info_user_id_created_at_id", "job_info", ["user_id", "created_at", "id"], schema=s
+    )
 
     for table, extra in (
-        ("questions", [sa.Column("text", sa.Text(), nullable=False), sa.Column("difficulty", difficulty, nullable=False)]),
-        ("interviews", [
-            sa.Column("duration", sa.Text(), nullable=False),
-            sa.Column("hume_chat_id", sa.Text(), nullable=True),
-            sa.Column("feedback", sa.Text(), nullable=True),
-        ]),
+        (
+            "questions",
+            [
+                sa.Column("text", sa.Text(), nullable=False),
+                sa.Column("difficulty", difficulty, nullable=False),
+            ],
+        ),
+        (
+            "interviews",
+            [
+                sa.Column("duration", sa.Text(), nullable=False),
+                sa.Column("hume_chat_id", sa.Text(), nullable=True),
+                sa.Column("feedback", sa.Text(), nullable=True),
+            ],
+        ),
     ):
         op.create_table(
             table,
@@ -93,7 +124,10 @@ def upgrade() -> None:
             *extra,
             *_timestamps(),
             sa.ForeignKeyConstraint(
-                ["job_info_id"], [f"{s}.job_info.id"], name=f"fk_{table}_job_info_id_job_info", ondelete="CASCADE"
+                ["job_info_id"],
+                [f"{s}.job_info.id"],
+                name=f"fk_{table}_job_info_id_job_info",
+                ondelete="CASCADE",
             ),
             sa.PrimaryKeyConstraint("id", name=f"pk_{table}"),
             schema=s,
@@ -106,16 +140,22 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Text(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("metadata", postgresql.JSONB(), server_default=sa.text("'{}'::jsonb"), nullable=False),
+        sa.Column(
+            "metadata", postgresql.JSONB(), server_default=sa.text("'{}'::jsonb"), nullable=False
+        ),
         sa.Column("embedding", pgvector.sqlalchemy.Vector(1536), nullable=True),
         *_timestamps(),
-        sa.ForeignKeyConstraint(["user_id"], [f"{s}.users.id"], name="fk_documents_user_id_users", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], [f"{s}.users.id"], name="fk_documents_user_id_users", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_documents"),
         schema=s,
     )
     op.create_index("ix_documents_user_id", "documents", ["user_id"], schema=s)
     op.create_index("ix_documents_created_at", "documents", ["created_at"], schema=s)
-    op.create_index("ix_documents_user_id_created_at_id", "documents", ["user_id", "created_at", "id"], schema=s)
+    op.create_index(
+        "ix_documents_user_id_created_at_id", "documents", ["user_id", "created_at", "id"], schema=s
+    )
     op.create_index(
         "ix_documents_embedding_hnsw",
         "documents",
@@ -130,16 +170,26 @@ def upgrade() -> None:
         _uuid_pk(),
         sa.Column("user_id", sa.Text(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("messages", postgresql.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False),
+        sa.Column(
+            "messages", postgresql.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False
+        ),
         *_timestamps(),
-        sa.ForeignKeyConstraint(["user_id"], [f"{s}.users.id"], name="fk_conversations_user_id_users", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            [f"{s}.users.id"],
+            name="fk_conversations_user_id_users",
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_conversations"),
         schema=s,
     )
     op.create_index("ix_conversations_user_id", "conversations", ["user_id"], schema=s)
     op.create_index("ix_conversations_updated_at", "conversations", ["updated_at"], schema=s)
     op.create_index(
-        "ix_conversations_user_id_created_at_id", "conversations", ["user_id", "created_at", "id"], schema=s
+        "ix_conversations_user_id_created_at_id",
+        "conversations",
+        ["user_id", "created_at", "id"],
+        schema=s,
     )
 
     # updated_at changes on every UPDATE, whoever issues it.

@@ -65,7 +65,5 @@ def is_transient_read_error(exc: BaseException) -> bool:
     """True for failures after which re-running a read-only call is safe."""
     return isinstance(
         exc,
-        pg_errors.SerializationFailure
-        | pg_errors.DeadlockDetected
-        | psycopg.OperationalError,
+        pg_errors.SerializationFailure | pg_errors.DeadlockDetected | psycopg.OperationalError,
     ) and not isinstance(exc, pg_errors.QueryCanceled)

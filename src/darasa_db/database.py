@@ -18,6 +18,7 @@ from psycopg.types import TypeInfo
 from sqlalchemy import Executable
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql import ClauseElement
 
 from darasa_db._errors_map import translate
 from darasa_db.cache.listener import CacheListener
@@ -36,7 +37,7 @@ from darasa_db.settings import DatabaseSettings
 __all__ = ["Database", "Transaction"]
 
 logger = logging.getLogger("darasa_db")
-_DIALECT = psycopg_dialect.dialect()
+_DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
 _DEFAULT_CACHE: Any = object()
 _S = TypeVar("_S", bound=Executable)
 
@@ -90,7 +91,9 @@ class Database(_Repositories):
         super().__init__(PoolScope(self))
 
     @classmethod
-    def from_url(cls, url: str, *, cache: TagCache | None = _DEFAULT_CACHE, **settings: Any) -> Database:
+    def from_url(
+        cls, url: str, *, cache: TagCache | None = _DEFAULT_CACHE, **settings: Any
+    ) -> Database:
         """A `Database` for `url` with the default cache (extra keywords go to the settings)."""
         return cls(DatabaseSettings(url=url, **settings), cache=cache)
 
@@ -169,11 +172,13 @@ class Database(_Repositories):
         self._returned_at[conn] = time.monotonic()
 
     async def pool(self) -> psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
-        """The psycopg pool, opened on first use; raises `DatabaseUnavailableError` if unreachable."""
+        """The psycopg pool, opened on first use; `DatabaseUnavailableError` if unreachable."""
         if self._pool is not None:
             return self._pool
         if self._closed:
-            raise DatabaseUnavailableError(self.settings.host, self.settings.port, "the Database is closed")
+            raise DatabaseUnavailableError(
+                self.settings.host, self.settings.port, "the Database is closed"
+            )
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
@@ -305,6 +310,7 @@ class Database(_Repositories):
         compiled = self._statements.get(build)
         if compiled is None:
             statement = build()
+            assert isinstance(statement, ClauseElement)
             text = statement.compile(
                 dialect=_DIALECT,
                 schema_translate_map={DEFAULT_SCHEMA: self.schema},

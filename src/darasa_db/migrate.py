@@ -87,8 +87,11 @@ def head() -> str:
 def history() -> list[Revision]:
     """The bundled revisions, oldest first."""
     revisions = [
-        Revision(str(s.revision), s.down_revision if isinstance(s.down_revision, str) else None,
-                 (s.doc or "").strip())
+        Revision(
+            str(s.revision),
+            s.down_revision if isinstance(s.down_revision, str) else None,
+            (s.doc or "").strip(),
+        )
         for s in _scripts().walk_revisions()
     ]
     return list(reversed(revisions))
@@ -111,9 +114,11 @@ def _connect(target: Target, schema: str | None) -> Iterator[tuple[Connection, s
     schema = schema or DEFAULT_SCHEMA
     DatabaseSettings(url="postgresql://x/y", schema_name=schema)  # validates the schema name
     owned = not isinstance(target, Engine)
-    engine = create_engine(DatabaseSettings(url=target).sqlalchemy_url, poolclass=None) if isinstance(
-        target, str
-    ) else target
+    engine = (
+        create_engine(DatabaseSettings(url=target).sqlalchemy_url, poolclass=None)
+        if isinstance(target, str)
+        else target
+    )
     assert isinstance(engine, Engine)
     try:
         try:
@@ -174,7 +179,9 @@ def _migrate(target: Target, revision: str, schema: str | None, *, up: bool) -> 
     with _connect(target, schema) as (connection, schema_name):
         try:
             with connection.begin():
-                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema_name)})
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema_name)}
+                )
                 _known(_read_version(connection, schema_name), schema_name)
                 config = _config(connection, schema_name)
                 if up:
@@ -188,12 +195,14 @@ def _migrate(target: Target, revision: str, schema: str | None, *, up: bool) -> 
         except DBAPIError as exc:
             if exc.connection_invalidated or isinstance(exc, OperationalError):
                 url = connection.engine.url
-                raise DatabaseUnavailableError(url.host or "localhost", url.port, str(exc.orig)) from None
+                raise DatabaseUnavailableError(
+                    url.host or "localhost", url.port, str(exc.orig)
+                ) from None
             raise
 
 
 def _drop_if_empty(connection: Connection, schema: str) -> None:
-    """After a downgrade to base, remove our version table and, if nothing else is left, the schema."""
+    """After a downgrade to base, drop our version table, and the schema if it is empty."""
     if _read_version(connection, schema) is not None:
         return
     connection.execute(text(f'DROP TABLE IF EXISTS "{schema}".{VERSION_TABLE}'))

@@ -58,7 +58,9 @@ class DatabaseSettings(BaseModel):
     max_overflow: int = Field(default=15, ge=0, le=1000, description="Extra connections on demand.")
     pool_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to open a connection.")
-    pool_recycle: float = Field(default=1800.0, gt=0, description="Close connections older than this.")
+    pool_recycle: float = Field(
+        default=1800.0, gt=0, description="Close connections older than this."
+    )
     pool_max_idle: float = Field(default=300.0, gt=0, description="Close spare idle connections.")
     pre_ping_idle: float | None = Field(
         default=1.0,
@@ -90,7 +92,8 @@ class DatabaseSettings(BaseModel):
         scheme = _SCHEMES.get(parts.scheme.lower())
         if scheme is None:
             raise ValueError(
-                f"url must start with postgres:// or postgresql:// (got {parts.scheme or 'no'} scheme)"
+                "url must start with postgres:// or postgresql:// "
+                f"(got {parts.scheme or 'no'} scheme)"
             )
         if not parts.hostname and "host=" not in parts.query:
             raise ValueError("url names no host (give user@host/dbname or ?host=/socket/dir)")
@@ -181,7 +184,9 @@ class DatabaseSettings(BaseModel):
             return cls(url=url, **overrides)
         except ValueError as exc:
             source = "DATABASE_URL" if env.get("DATABASE_URL", "").strip() else "DB_* variables"
-            raise ConfigurationError(f"invalid database configuration from {source}: {exc}") from None
+            raise ConfigurationError(
+                f"invalid database configuration from {source}: {exc}"
+            ) from None
 
 
 def _url_from_parts(env: Mapping[str, str]) -> str:
@@ -203,7 +208,8 @@ def _url_from_parts(env: Mapping[str, str]) -> str:
     auth = f"{user}:{quote(password, safe='')}" if password else user
     host = env["DB_HOST"].strip()
     if host.startswith("/"):
-        return f"postgresql://{auth}@/{quote(env['DB_NAME'].strip(), safe='')}?host={quote(host)}&port={port}"
+        dbname = quote(env["DB_NAME"].strip(), safe="")
+        return f"postgresql://{auth}@/{dbname}?host={quote(host)}&port={port}"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"postgresql://{auth}@{host}:{port}/{quote(env['DB_NAME'].strip(), safe='')}"

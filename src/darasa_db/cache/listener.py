@@ -38,7 +38,9 @@ class CacheListener:
     def start(self) -> None:
         """Start listening in the background."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="darasa-db-listener")
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="darasa-db-listener"
+            )
 
     async def stop(self) -> None:
         """Stop listening and close the connection."""

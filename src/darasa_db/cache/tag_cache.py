@@ -117,7 +117,9 @@ class TagCache:
         """Hits, misses, loads, invalidations and current size."""
         with self._lock:
             self._data.expire()
-            return CacheStats(self._hits, self._misses, self._loads, self._invalidations, len(self._data))
+            return CacheStats(
+                self._hits, self._misses, self._loads, self._invalidations, len(self._data)
+            )
 
     def __len__(self) -> int:
         with self._lock:
@@ -141,7 +143,11 @@ class TagCache:
                     return entry[0]  # type: ignore[no-any-return]
                 self._misses += 1
                 flight = self._flights.get(key)
-                if flight is None or flight.loop is not loop or not self._fresh(tags, flight.started):
+                if (
+                    flight is None
+                    or flight.loop is not loop
+                    or not self._fresh(tags, flight.started)
+                ):
                     flight = None
                     started = self._clock
                     future: asyncio.Future[Any] = loop.create_future()
@@ -149,7 +155,7 @@ class TagCache:
                     self._loads += 1
             if flight is not None:
                 try:
-                    return await asyncio.shield(flight.future)  # type: ignore[no-any-return]
+                    return await asyncio.shield(flight.future)
                 except asyncio.CancelledError:
                     task = asyncio.current_task()
                     if flight.future.cancelled() and not (task and task.cancelling()):

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy import DateTime, MetaData, Table, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["DEFAULT_SCHEMA", "Base", "TimestampMixin", "UUIDPrimaryKeyMixin", "metadata"]
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "Base",
+    "TimestampMixin",
+    "UUIDPrimaryKeyMixin",
+    "metadata",
+    "table_of",
+]
 
 DEFAULT_SCHEMA = "darasa"
 """The schema the models are declared in; another one is reached by `schema_translate_map`."""
@@ -54,3 +62,8 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now(), sort_order=10
     )
+
+
+def table_of(model: type[Base]) -> Table:
+    """The `Table` behind a declarative model, typed as such."""
+    return cast(Table, model.__table__)

@@ -12,7 +12,7 @@ from darasa_db.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin
 __all__ = ["ExperienceLevel", "JobInfoRow"]
 
 
-class ExperienceLevel(str, enum.Enum):
+class ExperienceLevel(enum.StrEnum):
     """Values of the `job_infos_experience_level` enum."""
 
     junior = "junior"
@@ -38,8 +38,4 @@ class JobInfoRow(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     experience_level: Mapped[str] = mapped_column(experience_level_enum, nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False)
 
-    __table_args__ = (
-        Index("ix_job_info_user_id_created_at_id", "user_id", "created_at", "id"),
-    )
-
-
+    __table_args__ = (Index("ix_job_info_user_id_created_at_id", "user_id", "created_at", "id"),)

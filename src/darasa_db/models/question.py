@@ -14,7 +14,7 @@ from darasa_db.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin
 __all__ = ["QuestionDifficulty", "QuestionRow"]
 
 
-class QuestionDifficulty(str, enum.Enum):
+class QuestionDifficulty(enum.StrEnum):
     """Values of the `questions_question_difficulty` enum."""
 
     easy = "easy"

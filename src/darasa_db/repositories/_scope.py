@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
-from psycopg.rows import RowFactory
+from psycopg.rows import AsyncRowFactory
 from sqlalchemy import Executable
 
 from darasa_db._errors_map import is_transient_read_error, translate
@@ -39,7 +39,7 @@ class Scope:
         conn: psycopg.AsyncConnection[Any],
         build: Build,
         params: dict[str, Any],
-        factory: RowFactory[T],
+        factory: AsyncRowFactory[T],
         parent_id: object = None,
     ) -> list[T]:
         try:
@@ -57,7 +57,7 @@ class Scope:
         tags: Sequence[str],
         build: Build,
         params: dict[str, Any],
-        factory: RowFactory[T],
+        factory: AsyncRowFactory[T],
     ) -> list[T]:
         """Rows of a read-only statement, cached under `key` and `tags` where allowed.
 
@@ -69,7 +69,7 @@ class Scope:
         self,
         build: Build,
         params: dict[str, Any],
-        factory: RowFactory[T],
+        factory: AsyncRowFactory[T],
         tags: Sequence[str],
         *,
         parent_id: object = None,
@@ -77,7 +77,9 @@ class Scope:
         """Rows returned by a write whose statement notifies `tags` (see `notifying`)."""
         raise NotImplementedError
 
-    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]) -> Any:
+    async def run(
+        self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
+    ) -> Any:
         """Run `work(conn)` as one write unit (used for COPY); tags invalidated after commit."""
         raise NotImplementedError
 
@@ -96,7 +98,7 @@ class PoolScope(Scope):
         tags: Sequence[str],
         build: Build,
         params: dict[str, Any],
-        factory: RowFactory[T],
+        factory: AsyncRowFactory[T],
     ) -> list[T]:
         async def load() -> list[T]:
             return await self._read_with_retries(build, params, factory)
@@ -106,11 +108,13 @@ class PoolScope(Scope):
             rows: tuple[T, ...] = await db.cache.get_or_load(key, tags, _as_tuple(load))
             return list(rows)
         if db.cache is not None and db._pool is None:
-            await db.pool()  # starts the listener; the first reads bypass the cache until it listens
+            await (
+                db.pool()
+            )  # starts the listener; the first reads bypass the cache until it listens
         return await load()
 
     async def _read_with_retries(
-        self, build: Build, params: dict[str, Any], factory: RowFactory[T]
+        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
     ) -> list[T]:
         retries = self.db.settings.read_retries
         attempt = 0
@@ -129,7 +133,7 @@ class PoolScope(Scope):
         self,
         build: Build,
         params: dict[str, Any],
-        factory: RowFactory[T],
+        factory: AsyncRowFactory[T],
         tags: Sequence[str],
         *,
         parent_id: object = None,
@@ -141,11 +145,12 @@ class PoolScope(Scope):
             self.db.invalidate_local(tuple(tags))
         return rows
 
-    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]) -> Any:
-        async with self.db.connection() as conn:
-            async with conn.transaction():
-                result = await _guarded(work, conn, self.db)
-                await _notify(conn, self.db, tags)
+    async def run(
+        self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
+    ) -> Any:
+        async with self.db.connection() as conn, conn.transaction():
+            result = await _guarded(work, conn, self.db)
+            await _notify(conn, self.db, tags)
         self.db.invalidate_local(tuple(tags))
         return result
 
@@ -166,7 +171,7 @@ class TransactionScope(Scope):
         tags: Sequence[str],
         build: Build,
         params: dict[str, Any],
-        factory: RowFactory[T],
+        factory: AsyncRowFactory[T],
     ) -> list[T]:
         return await self._fetch(self.conn, build, params, factory)
 
@@ -174,7 +179,7 @@ class TransactionScope(Scope):
         self,
         build: Build,
         params: dict[str, Any],
-        factory: RowFactory[T],
+        factory: AsyncRowFactory[T],
         tags: Sequence[str],
         *,
         parent_id: object = None,
@@ -185,7 +190,9 @@ class TransactionScope(Scope):
             self.pending.extend(tags)
         return rows
 
-    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]) -> Any:
+    async def run(
+        self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
+    ) -> Any:
         async with self.conn.transaction():  # a savepoint: a failed COPY leaves the outer tx usable
             result = await _guarded(work, self.conn, self.db)
             await _notify(self.conn, self.db, tags)
@@ -203,7 +210,9 @@ async def _notify(conn: psycopg.AsyncConnection[Any], db: Database, tags: Sequen
 
 
 async def _guarded(
-    work: Callable[[psycopg.AsyncConnection[Any]], Any], conn: psycopg.AsyncConnection[Any], db: Database
+    work: Callable[[psycopg.AsyncConnection[Any]], Any],
+    conn: psycopg.AsyncConnection[Any],
+    db: Database,
 ) -> Any:
     try:
         return await work(conn)

@@ -25,7 +25,9 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
 
-def notifying(dml: ReturningInsert[Any] | ReturningUpdate[Any] | ReturningDelete[Any]) -> Select[Any]:
+def notifying(
+    dml: ReturningInsert[Any] | ReturningUpdate[Any] | ReturningDelete[Any],
+) -> Select[Any]:
     """Wrap a write with RETURNING so the same statement sends `pg_notify` once per changed row.
 
     The notice travels with the write's own transaction: delivered on commit, dropped on rollback.
@@ -47,7 +49,8 @@ def keyset_page(table: Table, owner: ColumnElement[bool], *, after: bool) -> Sel
             .subquery("cursor")
         )
         query = query.join(
-            cursor, tuple_(table.c.created_at, table.c.id) < tuple_(cursor.c.created_at, cursor.c.id)
+            cursor,
+            tuple_(table.c.created_at, table.c.id) < tuple_(cursor.c.created_at, cursor.c.id),
         )
     return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("limit"))
 
@@ -72,8 +75,9 @@ def as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:
 def owned_job_info() -> ColumnElement[bool]:
     """`:job_info_id` names a job info that `:user_id` owns."""
     from darasa_db.models import JobInfoRow
+    from darasa_db.models.base import table_of
 
-    j = JobInfoRow.__table__
+    j = table_of(JobInfoRow)
     return (
         select(j.c.id)
         .where(j.c.id == bindparam("job_info_id"), j.c.user_id == bindparam("user_id"))
@@ -96,8 +100,9 @@ def insert_child(table: Table, columns: tuple[str, ...]) -> Select[Any]:
 def child_of_owner(table: Table) -> ColumnElement[bool]:
     """`table.id = :id` and its job info belongs to `:user_id` (correlated, for any statement)."""
     from darasa_db.models import JobInfoRow
+    from darasa_db.models.base import table_of
 
-    j = JobInfoRow.__table__
+    j = table_of(JobInfoRow)
     return (table.c.id == bindparam("id")) & (
         select(j.c.id)
         .where(j.c.id == table.c.job_info_id, j.c.user_id == bindparam("user_id"))

@@ -14,6 +14,7 @@ from sqlalchemy import Executable, bindparam, delete, insert, select, update
 from darasa_db.cache.tags import global_tag, id_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import ConversationRow
+from darasa_db.models.base import table_of
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
@@ -27,7 +28,7 @@ from darasa_db.schemas._common import Text500
 
 __all__ = ["SqlConversationRepository"]
 
-t = ConversationRow.__table__
+t = table_of(ConversationRow)
 ENTITY = "conversations"
 _MESSAGES = TypeAdapter(list[Message])
 

@@ -12,11 +12,12 @@ import psycopg
 from psycopg.rows import kwargs_row, scalar_row
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
-from sqlalchemy import Executable, bindparam, delete, insert, literal_column, select
+from sqlalchemy import ColumnElement, Executable, bindparam, delete, insert, literal_column, select
 
 from darasa_db.cache.tags import global_tag, id_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import DocumentRow
+from darasa_db.models.base import table_of
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
@@ -30,7 +31,7 @@ from darasa_db.schemas._common import Embedding, JsonObject
 
 __all__ = ["SqlDocumentRepository"]
 
-t = DocumentRow.__table__
+t = table_of(DocumentRow)
 ENTITY = "documents"
 _EMBEDDING = TypeAdapter(Embedding)
 _METADATA = TypeAdapter(JsonObject)
@@ -51,7 +52,7 @@ def _match(**row: Any) -> DocumentMatch:
 
 ROW = kwargs_row(_document)
 MATCH = kwargs_row(_match)
-ONE = literal_column("1.0")
+ONE: ColumnElement[float] = literal_column("1.0")
 OWNED = (t.c.id == bindparam("id")) & (t.c.user_id == bindparam("user_id"))
 
 
@@ -95,8 +96,11 @@ def _search(*, exact: bool, threshold: bool, metadata: bool) -> Executable:
             .order_by(distance)
             .limit(bindparam("limit"))
         )
-    mine = select(t, distance.label("distance")).where(*conditions).cte("mine").prefix_with(
-        "MATERIALIZED"
+    mine = (
+        select(t, distance.label("distance"))
+        .where(*conditions)
+        .cte("mine")
+        .prefix_with("MATERIALIZED")
     )
     columns = [mine.c[c.name] for c in t.c]
     return (
@@ -110,10 +114,7 @@ def _search_builder(exact: bool, threshold: bool, metadata: bool) -> Callable[[]
     return lambda: _search(exact=exact, threshold=threshold, metadata=metadata)
 
 
-_SEARCHES = {
-    flags: _search_builder(*flags)
-    for flags in itertools.product((False, True), repeat=3)
-}
+_SEARCHES = {flags: _search_builder(*flags) for flags in itertools.product((False, True), repeat=3)}
 
 
 class SqlDocumentRepository:
@@ -137,7 +138,9 @@ class SqlDocumentRepository:
     async def create_many(self, user_id: str, documents: Sequence[DocumentCreate]) -> int:
         for index, document in enumerate(documents):
             if not isinstance(document, DocumentCreate):
-                raise TypeError(f"documents[{index}] must be a DocumentCreate, not {type(document).__name__}")
+                raise TypeError(
+                    f"documents[{index}] must be a DocumentCreate, not {type(document).__name__}"
+                )
         if not documents:
             return 0
         db = self._scope.db

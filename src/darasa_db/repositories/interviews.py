@@ -12,6 +12,7 @@ from sqlalchemy import Executable, bindparam, select, update
 from darasa_db.cache.tags import global_tag, id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import InterviewRow
+from darasa_db.models.base import table_of
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     as_uuid,
@@ -24,7 +25,7 @@ from darasa_db.schemas import Interview, InterviewCreate, InterviewUpdate
 
 __all__ = ["SqlInterviewRepository"]
 
-t = InterviewRow.__table__
+t = table_of(InterviewRow)
 ENTITY = "interviews"
 ROW = kwargs_row(Interview.model_construct)
 
@@ -44,7 +45,7 @@ def _list() -> Executable:
 @cache
 def _update(fields: frozenset[str]) -> Any:
     def build() -> Executable:
-        values = {name: bindparam(name) for name in sorted(fields)}
+        values: dict[str, Any] = {name: bindparam(name) for name in sorted(fields)}
         return notifying(update(t).where(child_of_owner(t)).values(values).returning(*t.c))
 
     return build

@@ -12,6 +12,7 @@ from sqlalchemy import Executable, bindparam, delete, insert, select, update
 from darasa_db.cache.tags import global_tag, id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import JobInfoRow
+from darasa_db.models.base import table_of
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
@@ -24,7 +25,7 @@ from darasa_db.schemas import JobInfo, JobInfoCreate, JobInfoUpdate
 
 __all__ = ["SqlJobInfoRepository"]
 
-t = JobInfoRow.__table__
+t = table_of(JobInfoRow)
 ENTITY = "job_infos"
 ROW = kwargs_row(JobInfo.model_construct)
 OWNED = (t.c.id == bindparam("id")) & (t.c.user_id == bindparam("user_id"))
@@ -50,7 +51,7 @@ def _next_page() -> Executable:
 @cache
 def _update(fields: frozenset[str]) -> Any:
     def build() -> Executable:
-        values = {name: bindparam(name) for name in sorted(fields)}
+        values: dict[str, Any] = {name: bindparam(name) for name in sorted(fields)}
         return notifying(update(t).where(OWNED).values(values).returning(*t.c))
 
     return build
@@ -105,9 +106,7 @@ class SqlJobInfoRepository:
             ROW,
         )
 
-    async def update(
-        self, id: uuid.UUID | str, data: JobInfoUpdate, *, user_id: str
-    ) -> JobInfo:
+    async def update(self, id: uuid.UUID | str, data: JobInfoUpdate, *, user_id: str) -> JobInfo:
         key = as_uuid(id)
         if key is None:
             raise NotFoundError("job_info", id)

@@ -200,7 +200,7 @@ class ConversationRepository(Protocol):
     async def append_messages(
         self, id: Id, messages: Sequence[Message], *, user_id: str
     ) -> Conversation:
-        """Append atomically in SQL (concurrent appends lose nothing); `NotFoundError` if not owned."""
+        """Append atomically in SQL (concurrent appends lose nothing); else `NotFoundError`."""
         ...
 
     async def rename(self, id: Id, title: str, *, user_id: str) -> Conversation:

@@ -10,6 +10,7 @@ from sqlalchemy import Executable, delete, select
 from darasa_db.cache.tags import global_tag, id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import QuestionRow
+from darasa_db.models.base import table_of
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     as_uuid,
@@ -22,7 +23,7 @@ from darasa_db.schemas import Question, QuestionCreate
 
 __all__ = ["SqlQuestionRepository"]
 
-t = QuestionRow.__table__
+t = table_of(QuestionRow)
 ENTITY = "questions"
 ROW = kwargs_row(Question.model_construct)
 

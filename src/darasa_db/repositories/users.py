@@ -13,22 +13,21 @@ from sqlalchemy.dialects.postgresql import insert
 from darasa_db.cache.tags import ENTITIES, global_tag, id_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import UserRow
+from darasa_db.models.base import table_of
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import notifying
 from darasa_db.schemas import User, UserCreate, UserUpdate, UserUpsert
 
 __all__ = ["SqlUserRepository"]
 
-t = UserRow.__table__
+t = table_of(UserRow)
 ENTITY = "users"
 ROW = kwargs_row(User.model_construct)
 COLUMNS = ("id", "email", "name", "image_url", "password_hash")
 
 
 def _insert() -> Executable:
-    return notifying(
-        insert(t).values({c: bindparam(c) for c in COLUMNS}).returning(*t.c)
-    )
+    return notifying(insert(t).values({c: bindparam(c) for c in COLUMNS}).returning(*t.c))
 
 
 def _upsert() -> Executable:
@@ -51,7 +50,7 @@ def _get_by_email() -> Executable:
 @cache
 def _update(fields: frozenset[str]) -> Any:
     def build() -> Executable:
-        values = {name: bindparam(name) for name in sorted(fields)}
+        values: dict[str, Any] = {name: bindparam(name) for name in sorted(fields)}
         return notifying(update(t).where(t.c.id == bindparam("id")).values(values).returning(*t.c))
 
     return build
@@ -110,4 +109,3 @@ class SqlUserRepository:
         tags = _write_tags(id) + tuple(user_tag(entity, id) for entity in ENTITIES)
         rows = await self._scope.write(_delete, {"id": id}, scalar_row, tags)
         return bool(rows)
-

@@ -18,21 +18,32 @@ __all__ = [
     "InputModel",
     "JsonObject",
     "ReadModel",
-    "reject_null",
     "UpdateModel",
-    "text",
+    "Text50",
+    "Text200",
+    "Text255",
+    "Text500",
+    "Text1000",
+    "Text10K",
+    "Text100K",
+    "Text1M",
+    "check_text",
+    "reject_null",
 ]
 
 MAX_JSON_DEPTH = 32
 
 
 def check_text(value: str) -> str:
+    """Refuse NUL characters and lone surrogates, which PostgreSQL cannot store."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters (PostgreSQL cannot store them)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (lone surrogate characters cannot be stored)") from None
+        raise ValueError(
+            "must be valid Unicode (lone surrogate characters cannot be stored)"
+        ) from None
     return value
 
 
@@ -41,8 +52,12 @@ Text50: TypeAlias = Annotated[str, Field(min_length=1, max_length=50), AfterVali
 Text200: TypeAlias = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_text)]
 Text255: TypeAlias = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(check_text)]
 Text500: TypeAlias = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(check_text)]
-Text1000: TypeAlias = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(check_text)]
-Text10K: TypeAlias = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(check_text)]
+Text1000: TypeAlias = Annotated[
+    str, Field(min_length=1, max_length=1000), AfterValidator(check_text)
+]
+Text10K: TypeAlias = Annotated[
+    str, Field(min_length=1, max_length=10_000), AfterValidator(check_text)
+]
 Text100K: TypeAlias = Annotated[
     str, Field(min_length=1, max_length=100_000), AfterValidator(check_text)
 ]
@@ -59,7 +74,9 @@ def _check_email(value: str) -> str:
     return value  # stored exactly as given; uniqueness is case-insensitive in the database
 
 
-Email = Annotated[str, Field(max_length=320), AfterValidator(check_text), AfterValidator(_check_email)]
+Email = Annotated[
+    str, Field(max_length=320), AfterValidator(check_text), AfterValidator(_check_email)
+]
 
 
 def _to_list(value: Any) -> Any:

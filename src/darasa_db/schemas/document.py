@@ -13,8 +13,8 @@ from darasa_db.schemas._common import (
     InputModel,
     JsonObject,
     ReadModel,
-    Text500,
     Text1M,
+    Text500,
 )
 
 __all__ = ["Document", "DocumentCreate", "DocumentMatch"]

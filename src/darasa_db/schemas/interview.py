@@ -11,8 +11,8 @@ from darasa_db.schemas._common import (
     InputModel,
     ReadModel,
     Text50,
-    Text255,
     Text100K,
+    Text255,
     UpdateModel,
     reject_null,
 )

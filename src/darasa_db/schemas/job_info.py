@@ -11,8 +11,8 @@ from pydantic import field_validator
 from darasa_db.schemas._common import (
     InputModel,
     ReadModel,
-    Text200,
     Text100K,
+    Text200,
     UpdateModel,
     reject_null,
 )
@@ -55,4 +55,6 @@ class JobInfoUpdate(UpdateModel):
     experience_level: ExperienceLevel | None = None
     description: Description | None = None
 
-    _not_null = field_validator("name", "experience_level", "description", mode="before")(reject_null)
+    _not_null = field_validator("name", "experience_level", "description", mode="before")(
+        reject_null
+    )

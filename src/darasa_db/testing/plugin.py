@@ -1,0 +1,112 @@
+"""pytest plugin (entry point `pytest11`): real-PostgreSQL fixtures for darasa-db and its hosts.
+
+Fixtures:
+- `darasa_server` (session): the running server (`.url`, `.kind`, `.kill()`, `.start()`);
+- `darasa_database_url`: a fresh database for this test, cloned from a migrated template;
+- `darasa_db`: a `Database` in test mode on that database, closed after the test.
+
+The server is `DARASA_TEST_DATABASE_URL`, else Testcontainers when a Docker engine answers,
+else an embedded pgserver; the choice is printed in the pytest header. When no server can be
+had the tests that need one fail with the reason; they never skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import pytest_asyncio
+from psycopg import sql
+
+from darasa_db import migrate
+from darasa_db.database import Database
+from darasa_db.settings import DatabaseSettings
+from darasa_db.testing.servers import DEFAULT_IMAGE, TestServer, planned_backend, start_server
+
+__all__ = ["darasa_database_url", "darasa_db", "darasa_server", "database_url_for"]
+
+TEMPLATE = "darasa_test_template"
+_counter = itertools.count()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        kind = planned_backend()
+    except RuntimeError as exc:
+        return f"darasa-db test database: unavailable ({exc})"
+    image = os.environ.get("DARASA_TEST_POSTGRES_IMAGE", DEFAULT_IMAGE)
+    detail = {
+        "url": "DARASA_TEST_DATABASE_URL",
+        "testcontainers": f"testcontainers (image {image})",
+        "embedded": "embedded (pgserver)",
+    }[kind]
+    return f"darasa-db test database: {detail}"
+
+
+def database_url_for(server_url: str, dbname: str) -> str:
+    """`server_url` pointing at database `dbname` instead."""
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+
+
+def create_database(server_url: str, name: str, *, template: str | None = None) -> str:
+    """Create database `name` (from `template`) and return its URL."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        conn.execute(statement)
+    return database_url_for(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database `name`, disconnecting whoever is still on it."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def darasa_server() -> Iterator[TestServer]:
+    """The session's PostgreSQL with pgvector, with an empty migrated template database."""
+    try:
+        server = start_server()
+    except Exception as exc:
+        pytest.fail(f"darasa-db tests need a PostgreSQL with pgvector and none could be had: {exc}")
+    try:
+        template_url = create_database(server.url, TEMPLATE)
+        migrate.upgrade(template_url)
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(TEMPLATE))
+            )
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def darasa_database_url(darasa_server: TestServer) -> Iterator[str]:
+    """A fresh database for this test, already migrated to head."""
+    name = f"darasa_test_{os.getpid()}_{next(_counter)}"
+    url = create_database(darasa_server.url, name, template=TEMPLATE)
+    yield url
+    with contextlib.suppress(psycopg.OperationalError):  # the server may be down (fault tests)
+        drop_database(darasa_server.url, name)
+
+
+@pytest_asyncio.fixture
+async def darasa_db(darasa_database_url: str) -> AsyncIterator[Database]:
+    """A `Database` in test mode on this test's database, with the default cache."""
+    db = Database(DatabaseSettings(url=darasa_database_url, test_mode=True))
+    yield db
+    await db.close()

@@ -1,0 +1,1 @@
+"""Shared fixtures: the darasa-db pytest plugin provides `darasa_db` and friends."""

@@ -49,7 +49,9 @@ def _uuid_pk() -> sa.Column[object]:
 
 def upgrade() -> None:
     s = schema()
-    op.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    # In public, not in the first schema of search_path ("$user" may be ours), so that every
+    # role finds the type and its operators.
+    op.execute("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public")
     op.execute(f'CREATE SCHEMA IF NOT EXISTS "{s}"')
     level = postgresql.ENUM(
         "junior",

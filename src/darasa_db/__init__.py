@@ -3,7 +3,7 @@
 This module is the canonical public surface, for documentation and type checkers alike.
 """
 
-from darasa_db import migrate
+from darasa_db import migrate, rls
 from darasa_db.cache import CacheStats, TagCache
 from darasa_db.database import Database, Transaction
 from darasa_db.errors import (
@@ -34,6 +34,7 @@ __all__ = [
     "Transaction",
     "__version__",
     "migrate",
+    "rls",
 ]
 
 for _name in __all__:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import AsyncRowFactory
 from sqlalchemy import Executable
 
@@ -44,8 +45,17 @@ class Scope:
     ) -> list[T]:
         try:
             cur = conn.cursor(row_factory=factory)
-            await cur.execute(self.db.sql(build), params)
-            return await cur.fetchall()
+            if not self.db.settings.row_level_security:
+                await cur.execute(self.db.sql(build), params)
+                return await cur.fetchall()
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                await set_rls_identity(conn, params)
+                await cur.execute(self.db.sql(build), params)
+                return await cur.fetchall()
+            async with conn.transaction():  # set_config(..., true) lives as long as a transaction
+                await set_rls_identity(conn, params)
+                await cur.execute(self.db.sql(build), params)
+                return await cur.fetchall()
         except psycopg.Error as exc:
             error = translate(exc, self.db.settings, parent_id=parent_id)
             assert error is not None
@@ -203,6 +213,14 @@ class TransactionScope(Scope):
         """Apply the queued invalidations (called once the transaction committed)."""
         tags, self.pending = tuple(dict.fromkeys(self.pending)), []
         self.db.invalidate_local(tags)
+
+
+async def set_rls_identity(conn: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> None:
+    """Set `darasa.user_id` / `darasa.email` for the row-level security policies (tx-local)."""
+    await conn.execute(
+        "SELECT set_config('darasa.user_id', %s, true), set_config('darasa.email', %s, true)",
+        (str(params.get("user_id") or ""), str(params.get("email") or "")),
+    )
 
 
 async def _notify(conn: psycopg.AsyncConnection[Any], db: Database, tags: Sequence[str]) -> None:

@@ -18,7 +18,7 @@ from darasa_db.cache.tags import global_tag, id_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import DocumentRow
 from darasa_db.models.base import table_of
-from darasa_db.repositories._scope import Scope
+from darasa_db.repositories._scope import Scope, set_rls_identity
 from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
     as_uuid,
@@ -144,20 +144,32 @@ class SqlDocumentRepository:
         if not documents:
             return 0
         db = self._scope.db
-        copy_sql = (
-            f'COPY "{db.schema}".documents (user_id, title, content, metadata, embedding) '
-            "FROM STDIN (FORMAT BINARY)"
-        ).encode()
+        columns = "user_id, title, content, metadata, embedding"
+        rls = db.settings.row_level_security
+        # PostgreSQL refuses COPY into a table under row-level security: stage it, then INSERT.
+        target = "pg_temp.darasa_documents_load" if rls else f'"{db.schema}".documents'
+        copy_sql = f"COPY {target} ({columns}) FROM STDIN (FORMAT BINARY)".encode()
 
         async def load(conn: psycopg.AsyncConnection[Any]) -> int:
             if conn.adapters.types.get("vector") is None:
                 await db.register_vector(conn)
+            if rls:
+                await set_rls_identity(conn, {"user_id": user_id})
+                await conn.execute(
+                    f'CREATE TEMP TABLE darasa_documents_load (LIKE "{db.schema}".documents '
+                    "INCLUDING DEFAULTS) ON COMMIT DROP".encode()
+                )
             async with conn.cursor().copy(copy_sql) as copy:
                 copy.set_types(["text", "text", "text", "jsonb", "vector"])
                 for d in documents:
                     await copy.write_row(
                         (user_id, d.title, d.content, Jsonb(d.metadata), _vector(d.embedding))
                     )
+            if rls:
+                await conn.execute(
+                    f'INSERT INTO "{db.schema}".documents ({columns}) '
+                    f"SELECT {columns} FROM {target}".encode()
+                )
             return len(documents)
 
         try:

@@ -72,17 +72,22 @@ class SqlUserRepository:
 
     async def create(self, data: UserCreate) -> User:
         params = data.model_dump()
-        params["id"] = data.id or str(uuid.uuid4())
+        params["id"] = params["user_id"] = data.id or str(uuid.uuid4())
         rows = await self._scope.write(_insert, params, ROW, _write_tags(params["id"]))
         return rows[0]
 
     async def upsert(self, data: UserUpsert) -> User:
-        rows = await self._scope.write(_upsert, data.model_dump(), ROW, _write_tags(data.id))
+        params = {**data.model_dump(), "user_id": data.id}
+        rows = await self._scope.write(_upsert, params, ROW, _write_tags(data.id))
         return rows[0]
 
     async def get(self, id: str) -> User | None:
         rows = await self._scope.read(
-            ("users.get", id), (global_tag(ENTITY), id_tag(ENTITY, id)), _get, {"id": id}, ROW
+            ("users.get", id),
+            (global_tag(ENTITY), id_tag(ENTITY, id)),
+            _get,
+            {"id": id, "user_id": id},
+            ROW,
         )
         return rows[0] if rows else None
 
@@ -99,7 +104,7 @@ class SqlUserRepository:
     async def update(self, id: str, data: UserUpdate) -> User:
         changes = data.changes()
         rows = await self._scope.write(
-            _update(frozenset(changes)), {**changes, "id": id}, ROW, _write_tags(id)
+            _update(frozenset(changes)), {**changes, "id": id, "user_id": id}, ROW, _write_tags(id)
         )
         if not rows:
             raise NotFoundError("user", id)
@@ -107,5 +112,5 @@ class SqlUserRepository:
 
     async def delete(self, id: str) -> bool:
         tags = _write_tags(id) + tuple(user_tag(entity, id) for entity in ENTITIES)
-        rows = await self._scope.write(_delete, {"id": id}, scalar_row, tags)
+        rows = await self._scope.write(_delete, {"id": id, "user_id": id}, scalar_row, tags)
         return bool(rows)

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
@@ -88,7 +89,8 @@ class TestServer:
         """Start the server again on the same data and wait until it accepts connections."""
         if self.kind == "embedded":
             assert self._datadir is not None
-            _pg_ctl(self._datadir, "start", "-w", "-l", str(self._datadir / "restart.log"))
+            log = str(self._datadir / "restart.log")
+            _pg_ctl(self._datadir, "start", "-w", "-l", log, "-o", _listen_options(self.url))
         elif self.kind == "testcontainers":
             self._handle.get_wrapped_container().start()
         else:
@@ -118,6 +120,16 @@ def wait_ready(url: str, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def _listen_options(url: str) -> str:
+    """postgres options that listen where `url` points (pgserver: a socket directory, no TCP)."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    socket_dir = query.get("host", [""])[0]
+    port = query.get("port", [""])[0] or (str(parts.port) if parts.port else "")
+    options = f'-h "" -k {socket_dir}' if socket_dir.startswith("/") else f"-h {parts.hostname}"
+    return f"{options} -p {port}" if port else options
 
 
 def _pg_ctl(datadir: Path | None, *args: str) -> None:

@@ -1,0 +1,1 @@
+"""darasa-db benchmarks against raw psycopg and SQLAlchemy: `python -m benchmarks [--quick]`."""

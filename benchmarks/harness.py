@@ -21,6 +21,10 @@ class Contender:
     op: Op
     items: int = 1
     """Rows (or lookups) one call handles, for rows/s figures."""
+    inner: int | None = None
+    """Calls per sample when not `compare`'s `inner`."""
+    reset: Op | None = None
+    """Untimed work before each batch of calls (e.g. empty the table a load fills)."""
 
 
 @dataclass
@@ -66,20 +70,27 @@ async def compare(
 
     One sample is the mean of `inner` back-to-back calls (use it for sub-microsecond work).
     """
-    results = {c.name: Result(operation, c.name, items=c.items, baseline=baseline) for c in contenders}
+    results = {
+        c.name: Result(operation, c.name, items=c.items, baseline=baseline) for c in contenders
+    }
     for contender in contenders:
         for _ in range(warmup):
+            if contender.reset is not None:
+                await contender.reset()
             await contender.op()
     clock = time.perf_counter_ns
     for round_ in range(rounds):
         shift = round_ % len(contenders)
         for contender in contenders[shift:] + contenders[:shift]:
             op, samples = contender.op, results[contender.name].samples
+            repeat = contender.inner or inner
+            if contender.reset is not None:
+                await contender.reset()
             for _ in range(calls):
                 start = clock()
-                for _ in range(inner):
+                for _ in range(repeat):
                     await op()
-                samples.append((clock() - start) / 1000 / inner)
+                samples.append((clock() - start) / 1000 / repeat)
     return list(results.values())
 
 

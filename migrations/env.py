@@ -6,8 +6,6 @@ version table `darasa_alembic_version` live in that schema, apart from the host'
 
 from __future__ import annotations
 
-import logging
-
 from alembic import context
 
 from darasa_db.migrate import VERSION_TABLE, log_applied
@@ -22,13 +20,12 @@ if connection is None:
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Compare only our schema during autogenerate."""
+    """Compare only our schema, and not our version table, during autogenerate."""
     if type_ == "schema":
         return name == schema
-    return True
+    return not (type_ == "table" and name == VERSION_TABLE)
 
 
-logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 context.configure(
     connection=connection,
     target_metadata=metadata,

@@ -1,7 +1,7 @@
 """Row-level security policies keyed on the transaction-local setting darasa.user_id.
 
 The policies are inert until row-level security is enabled on the tables, which
-`darasa_db.migrate.set_row_level_security(target, True)` (or `darasa-db rls enable`) does.
+`darasa_db.rls.enable(target)` does.
 
 Revision ID: 0002
 Revises: 0001

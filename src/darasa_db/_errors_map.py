@@ -54,16 +54,35 @@ def translate(
     if isinstance(exc, pg_errors.ForeignKeyViolation):
         name = exc.diag.constraint_name or ""
         return NotFoundError(_FK_PARENTS.get(name, "parent row"), parent_id)
+    if _is_transaction_conflict(exc):
+        return DarasaDBError(f"transaction conflict (safe to retry): {_first_line(exc)}")
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return DatabaseUnavailableError(settings.host, settings.port, _first_line(exc))
     if isinstance(exc, psycopg.Error):
         return DarasaDBError(f"database error: {_first_line(exc)}")
+    if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a parameter
+        return DarasaDBError("text sent to PostgreSQL must be valid Unicode (lone surrogate)")
     return None
 
 
+# Connection exceptions, and a backend terminated, crashed or still starting up.
+_LOST_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+
+
 def is_transient_read_error(exc: BaseException) -> bool:
-    """True for failures after which re-running a read-only call is safe."""
-    return isinstance(
-        exc,
-        pg_errors.SerializationFailure | pg_errors.DeadlockDetected | psycopg.OperationalError,
-    ) and not isinstance(exc, pg_errors.QueryCanceled)
+    """True for failures after which re-running a read-only call is safe and may succeed.
+
+    A serialization failure or deadlock (SQLSTATE class 40), or a lost connection (no SQLSTATE,
+    class 08, or a terminated backend). Not a cancelled statement, a full disk or the like.
+    """
+    if _is_transaction_conflict(exc):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith(_LOST_CONNECTION_STATES)
+
+
+def _is_transaction_conflict(exc: BaseException) -> bool:
+    """A serialization failure or deadlock: SQLSTATE class 40 (psycopg has no common base)."""
+    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("40")

@@ -8,6 +8,7 @@ PostgreSQL advisory lock while it migrates, so many processes starting at once m
 from __future__ import annotations
 
 import logging
+import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,10 +20,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
 
-from darasa_db.errors import DatabaseUnavailableError, MigrationError
+from darasa_db.errors import ConfigurationError, DatabaseUnavailableError, MigrationError
 from darasa_db.models.base import DEFAULT_SCHEMA
 from darasa_db.settings import DatabaseSettings
 
@@ -98,44 +101,71 @@ def history() -> list[Revision]:
 
 
 def log_applied(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-    """Alembic `on_version_apply` hook: log each revision as it is applied."""
-    script = step.revision_map.get_revision(step.up_revision_id)
-    if step.is_upgrade:
-        logger.info("darasa-db migration: upgraded to %s (%s)", step.up_revision_id, script.doc)
-    else:
-        logger.info("darasa-db migration: downgraded from %s (%s)", step.up_revision_id, script.doc)
+    """Alembic `on_version_apply` hook: log each revision as it is applied or undone."""
+    revision = step.up_revision_id
+    doc = step.revision_map.get_revision(revision).doc
+    action = "applied" if step.is_upgrade else "reverted"
+    logger.info("%s revision %s in schema %r: %s", action, revision, ctx.version_table_schema, doc)
+
+
+def _schema_name(schema: str | None) -> str:
+    name = schema or DEFAULT_SCHEMA
+    try:
+        DatabaseSettings(url="postgresql://localhost/x", schema_name=name)
+    except ValidationError:
+        raise ConfigurationError(
+            f"invalid schema name {name!r}: use a lower-case SQL identifier "
+            "(a-z, 0-9 and _, at most 63 characters, not starting with pg_)"
+        ) from None
+    return name
+
+
+def _settings(url: str) -> DatabaseSettings:
+    try:
+        return DatabaseSettings(url=url)
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigurationError(f"invalid database URL: {reasons}") from None
 
 
 @contextmanager
 def _connect(target: Target, schema: str | None) -> Iterator[tuple[Connection, str]]:
+    if isinstance(target, str):
+        target = _settings(target)
     if isinstance(target, DatabaseSettings):
         schema = schema or target.schema_name
-        target = target.sqlalchemy_url
-    schema = schema or DEFAULT_SCHEMA
-    DatabaseSettings(url="postgresql://x/y", schema_name=schema)  # validates the schema name
-    owned = not isinstance(target, Engine)
-    engine = (
-        create_engine(DatabaseSettings(url=target).sqlalchemy_url, poolclass=None)
-        if isinstance(target, str)
-        else target
-    )
-    assert isinstance(engine, Engine)
+        engine = create_engine(
+            target.sqlalchemy_url,
+            poolclass=NullPool,
+            connect_args={
+                "connect_timeout": max(1, round(target.connect_timeout)),
+                "application_name": "darasa-db migrate",
+            },
+        )
+    else:
+        engine = target
+    schema = _schema_name(schema)
     try:
         try:
             connection = engine.connect()
         except OperationalError as exc:
-            url = engine.url
-            cause = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise DatabaseUnavailableError(url.host or "localhost", url.port, cause) from None
+            raise _unavailable(engine, exc) from None
         with connection:
             yield connection, schema
     finally:
-        if owned:
+        if engine is not target:
             engine.dispose()
 
 
-def _lock_key(schema: str) -> int:
-    return zlib.crc32(f"darasa-db migrations {schema}".encode())
+def _unavailable(engine: Engine, exc: DBAPIError) -> DatabaseUnavailableError:
+    url = engine.url
+    host = url.host or str(url.query.get("host", "localhost"))
+    cause = str(exc.orig or exc).strip().splitlines()[0]
+    return DatabaseUnavailableError(host, url.port or 5432, cause)
+
+
+_LOCK_KEY = zlib.crc32(b"darasa-db migrations")
+"""One advisory lock per database: migrations of any schema, and CREATE EXTENSION, serialise."""
 
 
 def _read_version(connection: Connection, schema: str) -> str | None:
@@ -164,25 +194,62 @@ def _known(revision: str | None, schema: str) -> None:
 
 
 def _resolve(revision: str) -> None:
-    if revision in ("head", "base", "heads"):
-        return
+    if revision in ("head", "base", "heads") or re.fullmatch(r"[+-]\d+", revision):
+        return  # relative steps are resolved by Alembic against the current revision
     try:
         found = _scripts().get_revision(revision)
-    except CommandError as exc:
-        raise MigrationError(f"unknown revision {revision!r}: {exc}") from None
+    except CommandError:
+        found = None
     if found is None:
-        raise MigrationError(f"unknown revision {revision!r}")
+        shipped = ", ".join(r.revision for r in history())
+        raise MigrationError(
+            f"unknown revision {revision!r}: this darasa-db ships {shipped} "
+            "(or use head, base, +N, -N)"
+        )
 
 
-def _migrate(target: Target, revision: str, schema: str | None, *, up: bool) -> None:
+def _refuse_going_back(revision: str, current: str | None, schema: str) -> None:
+    """Alembic treats an upgrade to an older revision as a no-op; we say so instead."""
+    if current is None or revision in ("head", "heads") or revision[0] in "+-":
+        return
+    target = "base" if revision == "base" else str(_scripts().get_revision(revision).revision)
+    if target == "base" or (target != current and target in _steps(current, None)):
+        raise MigrationError(
+            f"schema {schema!r} is at {current}, already past {revision!r}: "
+            "use downgrade to go back"
+        )
+
+
+def _steps(upper: str | None, lower: str | None) -> list[str]:
+    """Revisions strictly above `lower` up to `upper`, oldest first."""
+    if upper is None or upper == lower:
+        return []
+    scripts = _scripts().iterate_revisions(upper, lower or "base")
+    return [str(s.revision) for s in reversed(list(scripts))]
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's own INFO chatter is noise here: we log each revision ourselves."""
+    alembic_logger = logging.getLogger("alembic")
+    level = alembic_logger.level
+    alembic_logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        alembic_logger.setLevel(level)
+
+
+def _migrate(target: Target, revision: str, schema: str | None, *, up: bool) -> list[str]:
     _resolve(revision)
-    with _connect(target, schema) as (connection, schema_name):
+    with _connect(target, schema) as (connection, schema_name), _quiet_alembic():
         try:
             with connection.begin():
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema_name)}
-                )
-                _known(_read_version(connection, schema_name), schema_name)
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+                before = _read_version(connection, schema_name)
+                _known(before, schema_name)
+                if up:
+                    _refuse_going_back(revision, before, schema_name)
                 config = _config(connection, schema_name)
                 if up:
                     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"'))
@@ -190,41 +257,51 @@ def _migrate(target: Target, revision: str, schema: str | None, *, up: bool) -> 
                 else:
                     command.downgrade(config, revision)
                     _drop_if_empty(connection, schema_name)
+                after = _read_version(connection, schema_name)
         except CommandError as exc:
-            raise MigrationError(str(exc)) from None
+            raise MigrationError(f"cannot migrate schema {schema_name!r}: {exc}") from None
         except DBAPIError as exc:
             if exc.connection_invalidated or isinstance(exc, OperationalError):
-                url = connection.engine.url
-                raise DatabaseUnavailableError(
-                    url.host or "localhost", url.port, str(exc.orig)
-                ) from None
-            raise
+                raise _unavailable(connection.engine, exc) from None
+            cause = str(exc.orig or exc).strip().splitlines()[0]
+            raise MigrationError(
+                f"migrating schema {schema_name!r} failed, nothing was changed: {cause}"
+            ) from exc
+    steps = _steps(after, before) if up else _steps(before, after)[::-1]
+    if not steps:
+        logger.info("schema %r is already at %s; nothing to do", schema_name, before or "base")
+    return steps
 
 
 def _drop_if_empty(connection: Connection, schema: str) -> None:
-    """After a downgrade to base, drop our version table, and the schema if it is empty."""
+    """After a downgrade to base, drop our version table, and the schema if nothing is left."""
     if _read_version(connection, schema) is not None:
         return
     connection.execute(text(f'DROP TABLE IF EXISTS "{schema}".{VERSION_TABLE}'))
-    left = connection.execute(
-        text(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = :s"
-        ),
-        {"s": schema},
-    ).scalar()
-    if not left:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}"'))
+    try:
+        with connection.begin_nested():
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}"'))
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        logger.info("schema %r still holds objects that are not ours; it was kept", schema)
 
 
-def upgrade(target: Target, revision: str = "head", *, schema: str | None = None) -> None:
-    """Migrate up to `revision` (default head). Safe to call from many processes at once."""
-    _migrate(target, revision, schema, up=True)
+def upgrade(target: Target, revision: str = "head", *, schema: str | None = None) -> list[str]:
+    """Migrate up to `revision` (default head); return the revisions applied, oldest first.
+
+    Safe to call from many processes at once: they queue on an advisory lock, and the ones
+    that find the work done return `[]`.
+    """
+    return _migrate(target, revision, schema, up=True)
 
 
-def downgrade(target: Target, revision: str, *, schema: str | None = None) -> None:
-    """Migrate down to `revision` (`"base"` removes every object of ours but the extension)."""
-    _migrate(target, revision, schema, up=False)
+def downgrade(target: Target, revision: str, *, schema: str | None = None) -> list[str]:
+    """Migrate down to `revision`; return the revisions reverted, newest first.
+
+    `"base"` removes every object of ours (the schema too, when empty) but the extension.
+    """
+    return _migrate(target, revision, schema, up=False)
 
 
 def current(target: Target, *, schema: str | None = None) -> str | None:

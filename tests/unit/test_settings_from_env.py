@@ -19,9 +19,11 @@ def missing_variables(error: ConfigurationError) -> set[str]:
     return {name.strip() for name in match.group(1).split(",")}
 
 
-@pytest.fixture
-def production_env(monkeypatch):
-    """No test-mode hint in the environment (pytest always sets PYTEST_CURRENT_TEST)."""
+def clear_test_hints(monkeypatch) -> None:
+    """Remove every test-mode hint from the environment.
+
+    pytest sets PYTEST_CURRENT_TEST again before each phase, so call this in the test body.
+    """
     for name in TEST_ENV:
         monkeypatch.delenv(name, raising=False)
 
@@ -195,14 +197,16 @@ def test_schema_name_defaults_to_darasa_and_accepts_identifiers():
 # ---------------------------------------------------------------- test mode
 
 
-def test_production_default_without_any_test_hint(production_env):
+def test_production_default_without_any_test_hint(monkeypatch):
+    clear_test_hints(monkeypatch)
     settings = DatabaseSettings(url="postgresql://app@db/appdb")
 
     assert settings.is_test_mode is False
     assert settings.max_connections == 20
 
 
-def test_pytest_current_test_turns_test_mode_on(production_env, monkeypatch):
+def test_pytest_current_test_turns_test_mode_on(monkeypatch):
+    clear_test_hints(monkeypatch)
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/test_x.py::test_y (call)")
 
     settings = DatabaseSettings(url="postgresql://app@db/appdb")
@@ -221,7 +225,8 @@ def test_pytest_current_test_turns_test_mode_on(production_env, monkeypatch):
         ("APP_ENV", "production", False),
     ],
 )
-def test_environment_flags_detect_test_mode(production_env, monkeypatch, name, value, expected):
+def test_environment_flags_detect_test_mode(monkeypatch, name, value, expected):
+    clear_test_hints(monkeypatch)
     monkeypatch.setenv(name, value)
 
     assert DatabaseSettings(url="postgresql://app@db/appdb").is_test_mode is expected
@@ -237,14 +242,16 @@ def test_explicit_test_mode_false_overrides_every_hint(monkeypatch):
     assert settings.max_connections == 20
 
 
-def test_explicit_test_mode_true_without_hints(production_env):
+def test_explicit_test_mode_true_without_hints(monkeypatch):
+    clear_test_hints(monkeypatch)
     settings = DatabaseSettings(url="postgresql://app@db/appdb", test_mode=True)
 
     assert settings.is_test_mode is True
     assert settings.max_connections == 5
 
 
-def test_test_mode_never_raises_a_smaller_pool(production_env):
+def test_test_mode_never_raises_a_smaller_pool(monkeypatch):
+    clear_test_hints(monkeypatch)
     small = DatabaseSettings(url="postgresql://app@db/appdb", pool_size=2, max_overflow=1)
 
     assert small.max_connections == 3

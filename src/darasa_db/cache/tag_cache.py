@@ -21,11 +21,16 @@ __all__ = ["CacheStats", "TagCache"]
 T = TypeVar("T")
 _MISSING: Any = object()
 _MAX_GENERATIONS = 100_000
+_Entry = tuple[Any, tuple[str, ...]]  # (value, tags)
 
 
 @dataclass(frozen=True)
 class CacheStats:
-    """Counters since the cache was made (or last `clear()` for `size`)."""
+    """Counters since the cache was made; `size` is the number of live entries now.
+
+    `misses` counts every read that found no entry (also those that joined a load in flight),
+    `loads` the loaders actually run, `invalidations` the `invalidate()` and `clear()` calls.
+    """
 
     hits: int
     misses: int
@@ -41,12 +46,37 @@ class _Flight:
     started: int
 
 
+class _Entries(TTLCache[Hashable, _Entry]):
+    """A `TTLCache` that reports the entries it drops by itself (expiry and size eviction)."""
+
+    def __init__(
+        self,
+        maxsize: int,
+        ttl: float,
+        timer: Callable[[], float],
+        dropped: Callable[[Hashable, tuple[str, ...]], None],
+    ) -> None:
+        super().__init__(maxsize, ttl, timer)
+        self._dropped = dropped
+
+    def expire(self, time: float | None = None) -> list[tuple[Hashable, _Entry]]:
+        expired = super().expire(time)
+        for key, (_, tags) in expired or ():  # cachetools < 5.5 returns None
+            self._dropped(key, tags)
+        return expired
+
+    def popitem(self) -> tuple[Hashable, _Entry]:
+        key, entry = super().popitem()
+        self._dropped(key, entry[1])
+        return key, entry
+
+
 class TagCache:
     """Bounded, TTL-expiring cache whose entries are dropped by tag.
 
     `maxsize` bounds the number of entries, `ttl` is in seconds. Safe from many asyncio tasks
     and from several threads. Values must be immutable (the repositories store frozen DTOs and
-    tuples).
+    tuples): every reader gets the same object.
     """
 
     def __init__(
@@ -62,12 +92,13 @@ class TagCache:
             raise ValueError("ttl must be positive")
         self.maxsize = maxsize
         self.ttl = ttl
-        self._data: TTLCache[Hashable, tuple[Any, tuple[str, ...]]] = TTLCache(maxsize, ttl, timer)
+        self._data = _Entries(maxsize, ttl, timer, self._unindex)
         self._keys_by_tag: dict[str, set[Hashable]] = {}
         self._invalidated_at: dict[str, int] = {}  # tag -> clock value of its last invalidation
         self._clock = 0  # advances on every invalidation
-        self._floor = 0  # loads started before this never store (generations were pruned)
+        self._floor = 0  # loads started before this never store (clear(), pruned generations)
         self._flights: dict[Hashable, _Flight] = {}
+        self._running = 0  # loaders running now (including superseded ones)
         self._lock = threading.RLock()
         self._hits = self._misses = self._loads = self._invalidations = 0
 
@@ -95,9 +126,12 @@ class TagCache:
             self._clock += 1
             self._invalidations += 1
             for tag in tags:
-                self._invalidated_at[tag] = self._clock
+                if self._running:  # only loads in flight need to know when a tag changed
+                    self._invalidated_at[tag] = self._clock
                 for key in self._keys_by_tag.pop(tag, ()):
-                    self._data.pop(key, None)
+                    entry = self._data.pop(key, None)
+                    if entry is not None:
+                        self._unindex(key, entry[1])
             if len(self._invalidated_at) > _MAX_GENERATIONS:
                 self._invalidated_at.clear()
                 self._floor = self._clock
@@ -123,7 +157,12 @@ class TagCache:
 
     def __len__(self) -> int:
         with self._lock:
+            self._data.expire()
             return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._data
 
     # ------------------------------------------------------------------ loading
     async def get_or_load(
@@ -131,7 +170,10 @@ class TagCache:
     ) -> T:
         """Return the cached value of `key`, or run `loader` once for all concurrent callers.
 
-        The result is stored under `tags` unless one of them was invalidated while it loaded.
+        The result is stored under `tags` unless one of them was invalidated while it loaded;
+        a caller arriving after such an invalidation starts a fresh load instead of joining.
+        A loader's exception reaches every caller waiting on it and nothing is stored; when
+        the loading task is cancelled, the waiters load again.
         """
         tags = tuple(tags)
         loop = asyncio.get_running_loop()
@@ -153,6 +195,7 @@ class TagCache:
                     future: asyncio.Future[Any] = loop.create_future()
                     self._flights[key] = _Flight(future, loop, started)
                     self._loads += 1
+                    self._running += 1
             if flight is not None:
                 try:
                     return await asyncio.shield(flight.future)
@@ -176,15 +219,16 @@ class TagCache:
         except BaseException as exc:
             with self._lock:
                 self._end_flight(key, future)
-            if isinstance(exc, asyncio.CancelledError):
-                future.cancel()
-            else:
+            if isinstance(exc, Exception):
                 future.set_exception(exc)
                 future.exception()  # retrieved: no "never retrieved" warning without waiters
+            else:  # cancelled (or the interpreter is stopping): waiters load again
+                future.cancel()
             raise
         with self._lock:
+            fresh = self._fresh(tags, started)
             self._end_flight(key, future)
-            if self._fresh(tags, started):
+            if fresh:
                 self._store(key, value, tags)
         future.set_result(value)
         return value
@@ -199,17 +243,22 @@ class TagCache:
         flight = self._flights.get(key)
         if flight is not None and flight.future is future:
             del self._flights[key]
+        self._running -= 1
+        if not self._running:
+            self._invalidated_at.clear()  # a later load starts after every invalidation so far
 
     def _store(self, key: Hashable, value: Any, tags: tuple[str, ...]) -> None:
+        old = self._data.get(key, _MISSING)
+        if old is not _MISSING:
+            self._unindex(key, old[1])
         self._data[key] = (value, tags)
         for tag in tags:
             self._keys_by_tag.setdefault(tag, set()).add(key)
-        if len(self._keys_by_tag) > 4 * self.maxsize:
-            self._prune_tag_index()
 
-    def _prune_tag_index(self) -> None:
-        live: dict[str, set[Hashable]] = {}
-        for key, (_, tags) in self._data.items():
-            for tag in tags:
-                live.setdefault(tag, set()).add(key)
-        self._keys_by_tag = live
+    def _unindex(self, key: Hashable, tags: tuple[str, ...]) -> None:
+        for tag in tags:
+            keys = self._keys_by_tag.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_by_tag[tag]

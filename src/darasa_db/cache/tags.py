@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = ["ENTITIES", "global_tag", "id_tag", "job_info_tag", "user_tag"]
 
 ENTITIES = ("users", "job_infos", "questions", "interviews", "documents", "conversations")
+"""The entity names used in tags, one per repository."""
 
 
 def global_tag(entity: str) -> str:

@@ -56,7 +56,7 @@ class Scope:
                 await set_rls_identity(conn, params)
                 await cur.execute(self.db.sql(build), params)
                 return await cur.fetchall()
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeEncodeError) as exc:  # lone surrogates
             error = translate(exc, self.db.settings, parent_id=parent_id)
             assert error is not None
             raise error from exc
@@ -149,8 +149,12 @@ class PoolScope(Scope):
         parent_id: object = None,
     ) -> list[T]:
         self._notify_params(params, tags)
-        async with self.db.connection() as conn:
-            rows = await self._fetch(conn, build, params, factory, parent_id)
+        try:
+            async with self.db.connection() as conn:
+                rows = await self._fetch(conn, build, params, factory, parent_id)
+        except BaseException:  # it may have committed (lost connection, cancelled): invalidate
+            self.db.invalidate_local(tuple(tags))
+            raise
         if rows:
             self.db.invalidate_local(tuple(tags))
         return rows
@@ -158,10 +162,12 @@ class PoolScope(Scope):
     async def run(
         self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
     ) -> Any:
-        async with self.db.connection() as conn, conn.transaction():
-            result = await _guarded(work, conn, self.db)
-            await _notify(conn, self.db, tags)
-        self.db.invalidate_local(tuple(tags))
+        try:
+            async with self.db.connection() as conn, conn.transaction():
+                result = await _guarded(work, conn, self.db)
+                await _notify(conn, self.db, tags)
+        finally:  # also when the COMMIT's outcome is unknown
+            self.db.invalidate_local(tuple(tags))
         return result
 
 
@@ -234,7 +240,7 @@ async def _guarded(
 ) -> Any:
     try:
         return await work(conn)
-    except psycopg.Error as exc:
+    except (psycopg.Error, UnicodeEncodeError) as exc:
         error = translate(exc, db.settings)
         assert error is not None
         raise error from exc

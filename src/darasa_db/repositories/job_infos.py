@@ -6,13 +6,14 @@ import uuid
 from functools import cache
 from typing import Any
 
-from psycopg.rows import kwargs_row, scalar_row
+from psycopg.rows import scalar_row
 from sqlalchemy import Executable, bindparam, delete, insert, select, update
 
 from darasa_db.cache.tags import global_tag, id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import JobInfoRow
 from darasa_db.models.base import table_of
+from darasa_db.repositories._rows import model_row
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
@@ -27,7 +28,7 @@ __all__ = ["SqlJobInfoRepository"]
 
 t = table_of(JobInfoRow)
 ENTITY = "job_infos"
-ROW = kwargs_row(JobInfo.model_construct)
+ROW = model_row(JobInfo)
 OWNED = (t.c.id == bindparam("id")) & (t.c.user_id == bindparam("user_id"))
 
 

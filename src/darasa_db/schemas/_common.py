@@ -89,7 +89,10 @@ def _to_list(value: Any) -> Any:
     return value
 
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=False)]
+_FLOAT32_MAX = 3.4028234663852886e38  # pgvector stores float32: larger values become infinite
+FiniteFloat = Annotated[
+    float, Field(allow_inf_nan=False, strict=False, ge=-_FLOAT32_MAX, le=_FLOAT32_MAX)
+]
 
 Embedding: TypeAlias = Annotated[
     tuple[FiniteFloat, ...],

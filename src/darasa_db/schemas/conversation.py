@@ -13,6 +13,7 @@ from darasa_db.schemas._common import InputModel, ReadModel, Text100K, Text500
 __all__ = ["Conversation", "ConversationCreate", "Message", "MessageRole"]
 
 MessageRole = Literal["system", "user", "assistant", "tool"]
+"""Who wrote a message; any other role is refused."""
 
 
 class Message(InputModel):

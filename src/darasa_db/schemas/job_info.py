@@ -20,6 +20,7 @@ from darasa_db.schemas._common import (
 __all__ = ["ExperienceLevel", "JobInfo", "JobInfoCreate", "JobInfoUpdate"]
 
 ExperienceLevel = Literal["junior", "mid-level", "senior"]
+"""The values of the `job_infos_experience_level` enum."""
 Name = Text200
 Title = Text200
 Description = Text100K

@@ -11,6 +11,7 @@ from darasa_db.schemas._common import InputModel, ReadModel, Text10K
 __all__ = ["Question", "QuestionCreate", "QuestionDifficulty"]
 
 QuestionDifficulty = Literal["easy", "medium", "hard"]
+"""The values of the `questions_question_difficulty` enum."""
 
 
 class Question(ReadModel):

@@ -4,6 +4,7 @@ Fixtures:
 - `darasa_server` (session): the running server (`.url`, `.kind`, `.kill()`, `.start()`);
 - `darasa_database_url`: a fresh database for this test, cloned from a migrated template;
 - `darasa_db`: a `Database` in test mode on that database, closed after the test.
+- `darasa_memory_db`: an `InMemoryDatabase` (the fakes), for unit tests without a server.
 
 The server is `DARASA_TEST_DATABASE_URL`, else Testcontainers when a Docker engine answers,
 else an embedded pgserver; the choice is printed in the pytest header. When no server can be
@@ -16,6 +17,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -26,9 +28,16 @@ from psycopg import sql
 from darasa_db import migrate
 from darasa_db.database import Database
 from darasa_db.settings import DatabaseSettings
+from darasa_db.testing.fakes import InMemoryDatabase
 from darasa_db.testing.servers import DEFAULT_IMAGE, TestServer, planned_backend, start_server
 
-__all__ = ["darasa_database_url", "darasa_db", "darasa_server", "database_url_for"]
+__all__ = [
+    "darasa_database_url",
+    "darasa_db",
+    "darasa_memory_db",
+    "darasa_server",
+    "database_url_for",
+]
 
 TEMPLATE = "darasa_test_template"
 _counter = itertools.count()
@@ -54,9 +63,21 @@ def database_url_for(server_url: str, dbname: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
 
 
+def _untemplate(conn: psycopg.Connection[Any], name: str) -> None:
+    """Clear the template flag of database `name`, if set: PostgreSQL refuses to drop a template."""
+    found = conn.execute(
+        "SELECT datistemplate FROM pg_database WHERE datname = %s", (name,)
+    ).fetchone()
+    if found and found[0]:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(sql.Identifier(name))
+        )
+
+
 def create_database(server_url: str, name: str, *, template: str | None = None) -> str:
     """Create database `name` (from `template`) and return its URL."""
     with psycopg.connect(server_url, autocommit=True) as conn:
+        _untemplate(conn, name)  # e.g. the template of an earlier session on the same server
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -70,6 +91,7 @@ def create_database(server_url: str, name: str, *, template: str | None = None) 
 def drop_database(server_url: str, name: str) -> None:
     """Drop database `name`, disconnecting whoever is still on it."""
     with psycopg.connect(server_url, autocommit=True) as conn:
+        _untemplate(conn, name)
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -110,3 +132,9 @@ async def darasa_db(darasa_database_url: str) -> AsyncIterator[Database]:
     db = Database(DatabaseSettings(url=darasa_database_url, test_mode=True))
     yield db
     await db.close()
+
+
+@pytest.fixture
+def darasa_memory_db() -> InMemoryDatabase:
+    """An empty `InMemoryDatabase`: the six fake repositories, no server needed."""
+    return InMemoryDatabase()

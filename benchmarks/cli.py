@@ -1,0 +1,84 @@
+"""`python -m benchmarks [--quick] [--json PATH]`: run every operation, print, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from benchmarks.context import open_bench
+from benchmarks.harness import Result, summarise
+from benchmarks.report import environment, table, write_json
+from benchmarks.rows import run_rows
+from benchmarks.server import embedded_server
+from benchmarks.vectors import drop_search_index, run_create_many, run_search
+
+__all__ = ["main"]
+
+DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run (under 2 minutes)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    return parser.parse_args(argv)
+
+
+async def _run(url: str, quick: bool) -> dict[str, Any]:
+    rounds = 3 if quick else 7
+    calls = 100 if quick else 300
+    bench = await open_bench(url, quick=quick)
+    try:
+        env = await environment(bench.raw)
+        results: list[Result] = []
+        _progress("row operations")
+        results += await run_rows(bench, rounds=rounds, calls=calls)
+        index = await drop_search_index(bench)
+        _progress("documents.create_many")
+        results += await run_create_many(
+            bench, rows=2_000 if quick else 10_000, rounds=2 if quick else 5
+        )
+        _progress("documents.similarity_search (loading and indexing documents)")
+        search, search_info = await run_search(
+            bench,
+            index,
+            documents=8_000 if quick else 20_000,
+            queries=50 if quick else 200,
+            rounds=rounds,
+            calls=50 if quick else 100,
+        )
+        results += search
+    finally:
+        await bench.close()
+    return {
+        "mode": "quick" if quick else "full",
+        "environment": env,
+        "similarity_search": search_info,
+        "results": summarise(results),
+    }
+
+
+def _progress(what: str) -> None:
+    print(f"… {what}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite; 0 on success."""
+    args = _parse(argv)
+    warnings.filterwarnings("ignore", category=Warning, module="platformdirs")
+    start = time.perf_counter()
+    with embedded_server() as url:
+        payload = asyncio.run(_run(url, args.quick))
+    payload["seconds"] = round(time.perf_counter() - start, 1)
+    print(table(payload["results"]))
+    print()
+    for key, value in payload["similarity_search"].items():
+        print(f"similarity_search {key}: {value}")
+    write_json(args.json, payload)
+    print(f"\n{payload['mode']} run in {payload['seconds']} s; JSON written to {args.json}")
+    return 0

@@ -1,0 +1,74 @@
+"""What every operation's contenders share: connections, engines, Databases and seeded ids."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector_async
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from benchmarks.data import Seed, seed
+from darasa_db import Database, DatabaseSettings, TagCache
+
+__all__ = ["Bench", "open_bench"]
+
+
+@dataclass
+class Bench:
+    """The contenders' handles, all on one embedded server."""
+
+    url: str
+    quick: bool
+    raw: psycopg.AsyncConnection[Any]
+    """Raw psycopg: one autocommit connection, every statement prepared."""
+    engine: AsyncEngine
+    """SQLAlchemy's own defaults (pool of 5, psycopg's default prepare threshold)."""
+    sessions: async_sessionmaker[AsyncSession]
+    db: Database
+    """darasa-db in production mode, no cache."""
+    cached: Database
+    """darasa-db in production mode with a TagCache."""
+    seed: Seed
+
+    def database(self, **settings: Any) -> Database:
+        """Another uncached production-mode Database on the server (closed by `close`)."""
+        db = Database(DatabaseSettings(url=self.url, test_mode=False, **settings), cache=None)
+        self._extra.append(db)
+        return db
+
+    async def close(self) -> None:
+        for db in (self.db, self.cached, *self._extra):
+            await db.close()
+        await self.engine.dispose()
+        await self.raw.close()
+
+    def __post_init__(self) -> None:
+        self._extra: list[Database] = []
+
+
+async def open_bench(url: str, *, quick: bool) -> Bench:
+    """Connect every contender and seed the data the row operations use."""
+    raw = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
+    await register_vector_async(raw)
+    settings = DatabaseSettings(url=url, test_mode=False)
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=5)
+    bench = Bench(
+        url=url,
+        quick=quick,
+        raw=raw,
+        engine=engine,
+        sessions=async_sessionmaker(engine, expire_on_commit=False),
+        db=Database(settings, cache=None),
+        cached=Database(settings, cache=TagCache(maxsize=10_000, ttl=300)),
+        seed=await seed(raw),
+    )
+    await bench.db.health_check()
+    await bench.cached.health_check()
+    for _ in range(200):  # cached reads start once the cross-process listener listens
+        if bench.cached.cache_ready:
+            break
+        await asyncio.sleep(0.01)
+    return bench

@@ -1,0 +1,229 @@
+"""Row operations: job_infos get (uncached and cached), create, list_for_user; append_messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachetools import TTLCache
+from psycopg.types.json import Jsonb
+from sqlalchemy import bindparam, select
+
+from benchmarks.context import Bench
+from benchmarks.data import MESSAGE, job_info_values, new_conversation, reset_conversation
+from benchmarks.harness import Contender, Result, compare
+from darasa_db.models import JobInfoRow
+from darasa_db.models.base import table_of
+from darasa_db.schemas import JobInfoCreate, Message
+
+__all__ = ["run_rows"]
+
+RAW = "raw psycopg"
+CORE = "SQLAlchemy Core"
+ORM = "SQLAlchemy ORM"
+DARASA = "darasa-db"
+
+J = table_of(JobInfoRow)
+RAW_GET = (
+    "SELECT id, user_id, name, title, experience_level, description, created_at, updated_at "
+    "FROM darasa.job_info WHERE id = %s AND user_id = %s"
+)
+RAW_LIST = (
+    "SELECT id, user_id, name, title, experience_level, description, created_at, updated_at "
+    "FROM darasa.job_info WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+RAW_INSERT = (
+    "INSERT INTO darasa.job_info (user_id, name, title, experience_level, description) "
+    "VALUES (%(user_id)s, %(name)s, %(title)s, %(experience_level)s, %(description)s) "
+    "RETURNING id, user_id, name, title, experience_level, description, created_at, updated_at"
+)
+RAW_APPEND = (
+    "UPDATE darasa.conversations SET messages = messages || %s "
+    "WHERE id = %s AND user_id = %s RETURNING id, user_id, title, messages, created_at, updated_at"
+)
+CORE_GET = select(J).where(J.c.id == bindparam("id"), J.c.user_id == bindparam("user_id"))
+CORE_LIST = (
+    select(J)
+    .where(J.c.user_id == bindparam("user_id"))
+    .order_by(J.c.created_at.desc(), J.c.id.desc())
+    .limit(bindparam("limit"))
+)
+ORM_GET = select(JobInfoRow).where(
+    JobInfoRow.id == bindparam("id"), JobInfoRow.user_id == bindparam("user_id")
+)
+ORM_LIST = (
+    select(JobInfoRow)
+    .where(JobInfoRow.user_id == bindparam("user_id"))
+    .order_by(JobInfoRow.created_at.desc(), JobInfoRow.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+async def run_rows(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+    """Every row operation, each contender interleaved with the others."""
+    results = []
+    results += await _get(b, rounds=rounds, calls=calls)
+    results += await _cached_get(b, rounds=rounds, calls=calls)
+    results += await _create(b, rounds=rounds, calls=calls)
+    results += await _list(b, rounds=rounds, calls=max(20, calls // 4))
+    results += await _append(b, rounds=rounds, calls=20)
+    return results
+
+
+def _raw_get(b: Bench, job_id: Any, user_id: str) -> Contender:
+    async def op() -> Any:
+        cur = await b.raw.execute(RAW_GET, (job_id, user_id), prepare=True)
+        return await cur.fetchone()
+
+    return Contender(RAW, op)
+
+
+async def _get(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+    job_id, user_id = b.seed.job_ids[0], b.seed.reader
+    params = {"id": job_id, "user_id": user_id}
+
+    async def darasa() -> Any:
+        return await b.db.job_infos.get(job_id, user_id=user_id)
+
+    async def core() -> Any:
+        async with b.engine.connect() as conn:
+            return (await conn.execute(CORE_GET, params)).first()
+
+    async def orm() -> Any:
+        async with b.sessions() as session:
+            return (await session.execute(ORM_GET, params)).scalar_one_or_none()
+
+    assert (await darasa()) is not None
+    contenders = [
+        Contender(DARASA, darasa),
+        _raw_get(b, job_id, user_id),
+        Contender(CORE, core),
+        Contender(ORM, orm),
+    ]
+    return await compare(
+        "job_infos.get (uncached)", contenders, rounds=rounds, calls=calls, baseline=RAW
+    )
+
+
+async def _cached_get(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+    job_id, user_id = b.seed.job_ids[1], b.seed.reader
+    cache: TTLCache[Any, Any] = TTLCache(maxsize=10_000, ttl=300)
+    key = ("job_infos.get", job_id, user_id)
+    cache[key] = await b.db.job_infos.get(job_id, user_id=user_id)
+
+    async def darasa() -> Any:
+        return await b.cached.job_infos.get(job_id, user_id=user_id)
+
+    async def ttl() -> Any:
+        return cache.get(key)
+
+    assert b.cached.cache_ready, "the cache listener never started"
+    await darasa()
+    raw = _raw_get(b, job_id, user_id)
+    raw.name, raw.inner = f"{RAW} (uncached)", 1
+    contenders = [
+        Contender(f"{DARASA} (TagCache hit)", darasa),
+        Contender("cachetools.TTLCache lookup", ttl),
+        raw,
+    ]
+    cache_stats = b.cached.cache.stats if b.cached.cache is not None else None
+    results = await compare(
+        "job_infos.get (cached)",
+        contenders,
+        rounds=rounds,
+        calls=calls,
+        inner=50,
+        baseline=raw.name,
+    )
+    if b.cached.cache is not None and cache_stats is not None:
+        after = b.cached.cache.stats
+        results[0].extra["cache_misses"] = after.misses - cache_stats.misses
+    return results
+
+
+async def _create(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+    user_id = b.seed.writer
+    values = job_info_values(user_id, 0)
+    data = JobInfoCreate(**{k: v for k, v in values.items() if k != "user_id"})
+
+    async def darasa() -> Any:
+        return await b.db.job_infos.create(user_id, data)
+
+    async def raw() -> Any:
+        cur = await b.raw.execute(RAW_INSERT, values, prepare=True)
+        return await cur.fetchone()
+
+    async def orm() -> Any:
+        async with b.sessions() as session:
+            row = JobInfoRow(**values)
+            session.add(row)
+            await session.commit()
+            return row
+
+    contenders = [Contender(DARASA, darasa), Contender(RAW, raw), Contender(ORM, orm)]
+    return await compare(
+        "job_infos.create + commit", contenders, rounds=rounds, calls=calls, baseline=RAW
+    )
+
+
+async def _list(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+    user_id, limit = b.seed.reader, 50
+    params = {"user_id": user_id, "limit": limit}
+
+    async def darasa() -> Any:
+        return await b.db.job_infos.list_for_user(user_id, limit=limit)
+
+    async def raw() -> Any:
+        cur = await b.raw.execute(RAW_LIST, (user_id, limit), prepare=True)
+        return await cur.fetchall()
+
+    async def core() -> Any:
+        async with b.engine.connect() as conn:
+            return (await conn.execute(CORE_LIST, params)).all()
+
+    async def orm() -> Any:
+        async with b.sessions() as session:
+            return (await session.execute(ORM_LIST, params)).scalars().all()
+
+    assert len(await darasa()) == limit
+    contenders = [
+        Contender(DARASA, darasa, items=limit),
+        Contender(RAW, raw, items=limit),
+        Contender(CORE, core, items=limit),
+        Contender(ORM, orm, items=limit),
+    ]
+    return await compare(
+        "job_infos.list_for_user (50 rows)", contenders, rounds=rounds, calls=calls, baseline=RAW
+    )
+
+
+async def _append(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+    user_id, start = b.seed.reader, 10
+    mine = await new_conversation(b.raw, user_id)
+    theirs = await new_conversation(b.raw, user_id)
+    message = Message(**MESSAGE)
+    payload = Jsonb([MESSAGE])
+
+    async def darasa() -> Any:
+        return await b.db.conversations.append_messages(mine, [message], user_id=user_id)
+
+    async def raw() -> Any:
+        cur = await b.raw.execute(RAW_APPEND, (payload, theirs, user_id), prepare=True)
+        return await cur.fetchone()
+
+    async def reset_mine() -> None:
+        await reset_conversation(b.raw, mine, start)
+
+    async def reset_theirs() -> None:
+        await reset_conversation(b.raw, theirs, start)
+
+    contenders = [
+        Contender(DARASA, darasa, reset=reset_mine),
+        Contender(RAW, raw, reset=reset_theirs),
+    ]
+    return await compare(
+        f"conversations.append_messages ({start}-{start + calls} messages)",
+        contenders,
+        rounds=rounds,
+        calls=calls,
+        baseline=RAW,
+    )

@@ -1,0 +1,181 @@
+"""ConversationRepository against the real server, including 100 concurrent appends."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from darasa_db import Database, NotFoundError
+from darasa_db.schemas import Conversation, ConversationCreate, User
+from integration.helpers import message, row_counts
+
+MALFORMED_IDS = ["not-a-uuid", ""]
+
+
+@pytest.fixture
+async def conversation(darasa_db: Database, user: User) -> Conversation:
+    """Alice's conversation with one message."""
+    return await darasa_db.conversations.create(
+        user.id, ConversationCreate(title="Prep", messages=[message("hi")])
+    )
+
+
+async def test_create_conversation_stores_title_and_messages(darasa_db: Database, user: User):
+    created = await darasa_db.conversations.create(
+        user.id,
+        ConversationCreate(
+            title="Prep", messages=[message("be brief", "system"), message("hello")]
+        ),
+    )
+
+    assert (created.user_id, created.title) == (user.id, "Prep")
+    assert [(m.role, m.content) for m in created.messages] == [
+        ("system", "be brief"),
+        ("user", "hello"),
+    ]
+    assert await darasa_db.conversations.get(created.id, user_id=user.id) == created
+
+
+async def test_create_conversation_without_messages_starts_empty(darasa_db: Database, user: User):
+    created = await darasa_db.conversations.create(user.id, ConversationCreate(title="Empty"))
+
+    assert created.messages == ()
+
+
+async def test_create_conversation_for_an_unknown_user_raises_not_found(darasa_db: Database):
+    with pytest.raises(NotFoundError) as caught:
+        await darasa_db.conversations.create("user_nobody", ConversationCreate(title="x"))
+
+    assert caught.value.entity == "user"
+    assert (await row_counts(darasa_db))["conversations"] == 0
+
+
+async def test_get_returns_none_for_a_missing_conversation(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    assert await darasa_db.conversations.get(uuid.uuid4(), user_id=user.id) is None
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+async def test_get_treats_a_malformed_id_as_missing(darasa_db: Database, user: User, bad_id: str):
+    assert await darasa_db.conversations.get(bad_id, user_id=user.id) is None
+
+
+async def test_list_for_user_returns_own_conversations_newest_first(
+    darasa_db: Database, user: User, other_user: User
+):
+    made = [
+        await darasa_db.conversations.create(user.id, ConversationCreate(title=f"c{i}"))
+        for i in range(3)
+    ]
+    await darasa_db.conversations.create(other_user.id, ConversationCreate(title="bob's"))
+
+    listed = await darasa_db.conversations.list_for_user(user.id)
+
+    assert [c.id for c in listed] == [c.id for c in reversed(made)]
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+async def test_list_for_user_after_a_malformed_id_is_empty(
+    darasa_db: Database, user: User, conversation: Conversation, bad_id: str
+):
+    assert await darasa_db.conversations.list_for_user(user.id, after=bad_id) == []
+
+
+async def test_append_messages_adds_them_in_order_and_moves_updated_at(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    appended = await darasa_db.conversations.append_messages(
+        conversation.id, [message("Q1", "assistant"), message("A1")], user_id=user.id
+    )
+
+    assert [m.content for m in appended.messages] == ["hi", "Q1", "A1"]
+    assert appended.updated_at > conversation.updated_at
+    assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == appended
+
+
+async def test_append_of_no_messages_returns_the_conversation_unchanged(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    same = await darasa_db.conversations.append_messages(conversation.id, [], user_id=user.id)
+
+    assert same == conversation
+
+
+@pytest.mark.parametrize("messages", [[], [message("lost")]])
+async def test_append_to_a_missing_conversation_raises_not_found(
+    darasa_db: Database, user: User, conversation: Conversation, messages: list
+):
+    with pytest.raises(NotFoundError):
+        await darasa_db.conversations.append_messages(uuid.uuid4(), messages, user_id=user.id)
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+async def test_append_treats_a_malformed_id_as_missing(
+    darasa_db: Database, user: User, bad_id: str
+):
+    with pytest.raises(NotFoundError):
+        await darasa_db.conversations.append_messages(bad_id, [message("x")], user_id=user.id)
+
+
+@pytest.mark.embedded_smoke
+async def test_100_concurrent_appends_keep_every_message(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    contents = [f"m{i}" for i in range(100)]
+
+    await asyncio.gather(
+        *(
+            darasa_db.conversations.append_messages(conversation.id, [message(c)], user_id=user.id)
+            for c in contents
+        )
+    )
+
+    stored = await darasa_db.conversations.get(conversation.id, user_id=user.id)
+    assert stored is not None
+    assert len(stored.messages) == 101
+    assert stored.messages[0].content == "hi"
+    assert sorted(m.content for m in stored.messages[1:]) == sorted(contents)
+
+
+async def test_rename_changes_only_the_title(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    renamed = await darasa_db.conversations.rename(conversation.id, "Mock 2", user_id=user.id)
+
+    assert renamed.title == "Mock 2"
+    assert renamed.messages == conversation.messages
+    assert renamed.updated_at > conversation.updated_at
+
+
+async def test_rename_of_a_missing_conversation_raises_not_found(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    with pytest.raises(NotFoundError):
+        await darasa_db.conversations.rename(uuid.uuid4(), "x", user_id=user.id)
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+async def test_rename_treats_a_malformed_id_as_missing(
+    darasa_db: Database, user: User, bad_id: str
+):
+    with pytest.raises(NotFoundError):
+        await darasa_db.conversations.rename(bad_id, "x", user_id=user.id)
+
+
+async def test_delete_removes_the_conversation_then_reports_false(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    assert await darasa_db.conversations.delete(conversation.id, user_id=user.id) is True
+    assert await darasa_db.conversations.get(conversation.id, user_id=user.id) is None
+    assert await darasa_db.conversations.delete(conversation.id, user_id=user.id) is False
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+async def test_delete_of_a_malformed_id_returns_false(
+    darasa_db: Database, user: User, conversation: Conversation, bad_id: str
+):
+    assert await darasa_db.conversations.delete(bad_id, user_id=user.id) is False
+    assert (await row_counts(darasa_db))["conversations"] == 1

@@ -8,7 +8,12 @@ from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector_async
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from benchmarks.data import Seed, seed
 from darasa_db import Database, DatabaseSettings, TagCache

@@ -15,7 +15,7 @@ __all__ = ["environment", "table", "write_json"]
 
 def table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table, one block per operation."""
-    header = ("contender", "median µs", "p95 µs", "ops/s", "rows/s", "× raw")
+    header = ("contender", "median µs", "p95 µs", "ops/s", "rows/s", "x raw")
     lines: list[str] = []
     operation = None
     for row in rows:

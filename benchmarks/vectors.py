@@ -28,7 +28,8 @@ EXECUTEMANY = "psycopg executemany"
 DARASA = "darasa-db"
 CONTENT = "Rate limiting protects a public API from bursts of traffic. " * 8  # ~500 characters
 COPY_SQL = (
-    "COPY darasa.documents (user_id, title, content, metadata, embedding) FROM STDIN (FORMAT BINARY)"
+    "COPY darasa.documents (user_id, title, content, metadata, embedding) "
+    "FROM STDIN (FORMAT BINARY)"
 )
 INSERT_SQL = (
     "INSERT INTO darasa.documents (user_id, title, content, metadata, embedding) "

@@ -42,13 +42,21 @@ _DEFAULT_CACHE: Any = object()
 _S = TypeVar("_S", bound=Executable)
 
 
+def _in_transaction(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """True when `conn` is open and not idle (a BEGIN of the caller's own, or a failed one)."""
+    return not conn.closed and conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+
 class _LifoPool(psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]):
-    """Hands out the most recently returned connection (PgBouncer's default order), not the
-    oldest: its server process is warm (a get costs about 20 µs less on 2 cores than psycopg_pool's
-    round robin over five connections), and spare connections stay idle for `max_idle` to close."""
+    """Hands out the most recently returned connection, as PgBouncer does, not the oldest.
+
+    Its server process is warm (docs/performance.md: ~20 µs a call on 2 cores), and spare
+    connections stay idle, so `max_idle` can close them.
+    """
 
     async def _get_ready_connection(
-        self, timeout: float | None
+        self,
+        timeout: float | None,  # noqa: ASYNC109 (psycopg_pool's signature)
     ) -> psycopg.AsyncConnection[Any] | None:
         conn = await super()._get_ready_connection(timeout)
         idle = getattr(self, "_pool", None)  # psycopg_pool's deque of idle connections
@@ -245,11 +253,24 @@ class Database(_Repositories):
         """Borrow a pooled connection (autocommit); driver errors become darasa-db errors."""
         pool = self._pool if self._pool is not None else await self.pool()
         try:
-            async with pool.connection() as conn:
-                try:
-                    yield conn
-                finally:  # when it went back, for the pre-ping (a pool reset hook costs a task)
-                    self._returned_at[conn] = time.monotonic()
+            # getconn/putconn, not pool.connection(): the latter's `async with conn` commit and
+            # a reset hook cost ~25 µs a call; a transaction left open is ended as they would.
+            conn = await pool.getconn()
+            try:
+                yield conn
+            except BaseException:
+                if _in_transaction(conn):
+                    try:
+                        await conn.rollback()
+                    except Exception as exc:
+                        logger.warning("darasa-db: rollback on return failed: %s", exc)
+                raise
+            else:
+                if _in_transaction(conn):
+                    await conn.commit()
+            finally:
+                self._returned_at[conn] = time.monotonic()  # for the pre-ping on checkout
+                await pool.putconn(conn)
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             error = translate(exc, self.settings)
             assert error is not None

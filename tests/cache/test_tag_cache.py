@@ -142,6 +142,12 @@ def _const(value):
     return load
 
 
+async def until(event: asyncio.Event) -> None:
+    """Wait for `event`, failing instead of hanging when the code under test never sets it."""
+    async with asyncio.timeout(5):
+        await event.wait()
+
+
 class GatedLoader:
     """A loader that counts its calls and waits until the test opens the gate."""
 
@@ -165,7 +171,7 @@ async def test_hundred_concurrent_misses_run_the_loader_once():
     cache = TagCache()
     loader = GatedLoader(("row",))
     readers = [asyncio.create_task(cache.get_or_load("k", ["t"], loader)) for _ in range(100)]
-    await loader.started.wait()
+    await until(loader.started)
     loader.gate.set()
     results = await asyncio.gather(*readers)
     assert loader.calls == 1
@@ -181,7 +187,7 @@ async def test_loader_exception_reaches_every_waiter_and_nothing_is_stored():
     cache = TagCache()
     loader = GatedLoader(RuntimeError("database said no"))
     readers = [asyncio.create_task(cache.get_or_load("k", ["t"], loader)) for _ in range(10)]
-    await loader.started.wait()
+    await until(loader.started)
     loader.gate.set()
     results = await asyncio.gather(*readers, return_exceptions=True)
     assert loader.calls == 1
@@ -194,12 +200,12 @@ async def test_cancelling_the_loading_task_lets_its_waiters_load_again():
     cache = TagCache()
     first = GatedLoader("never")
     loader_task = asyncio.create_task(cache.get_or_load("k", ["t"], first))
-    await first.started.wait()
+    await until(first.started)
     second = GatedLoader("value")
     waiters = [asyncio.create_task(cache.get_or_load("k", ["t"], second)) for _ in range(5)]
     await asyncio.sleep(0)  # the waiters join the first flight
     loader_task.cancel()
-    await second.started.wait()  # one waiter took over the load
+    await until(second.started)  # one waiter took over the load
     second.gate.set()
     assert await asyncio.gather(*waiters) == ["value"] * 5
     assert loader_task.cancelled()
@@ -211,7 +217,7 @@ async def test_cancelling_a_waiter_does_not_cancel_the_load():
     cache = TagCache()
     loader = GatedLoader("value")
     loading = asyncio.create_task(cache.get_or_load("k", ["t"], loader))
-    await loader.started.wait()
+    await until(loader.started)
     waiter = asyncio.create_task(cache.get_or_load("k", ["t"], loader))
     await asyncio.sleep(0)
     waiter.cancel()
@@ -228,7 +234,7 @@ async def test_load_that_began_before_an_invalidation_does_not_store_its_result(
     cache = TagCache()
     stale = GatedLoader("old")
     reading = asyncio.create_task(cache.get_or_load("k", ["user:u1:job_infos"], stale))
-    await stale.started.wait()  # the read is in flight (its snapshot is older than the write)
+    await until(stale.started)  # the read is in flight (its snapshot is older than the write)
     cache.invalidate("user:u1:job_infos")  # the write commits
     stale.gate.set()
     assert await reading == "old"  # its caller still gets what it read
@@ -241,11 +247,11 @@ async def test_reader_after_an_invalidation_does_not_join_the_earlier_load():
     tags = ["job_infos", "id:j1:job_infos"]
     stale = GatedLoader("old")
     early = asyncio.create_task(cache.get_or_load("k", tags, stale))
-    await stale.started.wait()
+    await until(stale.started)
     cache.invalidate("id:j1:job_infos")
     fresh = GatedLoader("new")
     late = asyncio.create_task(cache.get_or_load("k", tags, fresh))
-    await fresh.started.wait()  # a load of its own, not the stale flight
+    await until(fresh.started)  # a load of its own, not the stale flight
     fresh.gate.set()
     assert await late == "new"
     stale.gate.set()  # the stale load ends last and must not overwrite the fresh value
@@ -258,7 +264,7 @@ async def test_invalidating_an_unrelated_tag_during_a_load_keeps_its_result():
     cache = TagCache()
     loader = GatedLoader("value")
     reading = asyncio.create_task(cache.get_or_load("k", ["user:u1:documents"], loader))
-    await loader.started.wait()
+    await until(loader.started)
     cache.invalidate("user:u2:documents")
     loader.gate.set()
     assert await reading == "value"
@@ -269,7 +275,7 @@ async def test_clear_during_a_load_keeps_its_result_out():
     cache = TagCache()
     loader = GatedLoader("value")
     reading = asyncio.create_task(cache.get_or_load("k", ["t"], loader))
-    await loader.started.wait()
+    await until(loader.started)
     cache.clear()
     loader.gate.set()
     assert await reading == "value"

@@ -50,7 +50,6 @@ async def test_test_mode_is_decided_at_construction(darasa_database_url):
 # ---------------------------------------------------------------- pool cap
 
 
-@pytest.mark.embedded_smoke
 async def test_test_mode_caps_backends_at_five_under_ten_concurrent_transactions(
     darasa_database_url, backends
 ):

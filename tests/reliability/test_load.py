@@ -109,7 +109,6 @@ async def run_task(
     return latencies, errors
 
 
-@pytest.mark.embedded_smoke
 async def test_load_of_200_tasks_has_no_errors_and_returns_every_connection(darasa_database_url):
     url = darasa_database_url
     rng = random.Random(7)
@@ -153,6 +152,7 @@ async def test_load_of_200_tasks_has_no_errors_and_returns_every_connection(dara
     assert dict(server_side) == {"idle": stats["pool_size"] + 1}
 
 
+@pytest.mark.embedded_smoke
 async def test_statement_timeout_cuts_a_blocked_call_with_a_clear_error(darasa_database_url):
     url = darasa_database_url
     settings = DatabaseSettings(url=url, test_mode=False, statement_timeout=0.2, pool_size=2)

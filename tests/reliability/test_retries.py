@@ -71,7 +71,6 @@ async def flaky_db(flaky_url: str) -> AsyncIterator[Database]:
         yield db
 
 
-@pytest.mark.embedded_smoke
 @pytest.mark.parametrize("sqlstate", ["40001", "40P01"], ids=["serialization", "deadlock"])
 async def test_read_is_retried_after_transient_failures(flaky_db, flaky_url, sqlstate):
     await arm(flaky_url, failures=2, sqlstate=sqlstate)  # = read_retries, the default

@@ -409,7 +409,6 @@ def test_targets_cover_every_field_of_every_input_model():
     assert {t.name for t in TARGETS} == every_field
 
 
-@pytest.mark.embedded_smoke
 async def test_hostile_input_is_stored_exactly_or_refused_naming_the_field(hostile_db):
     db = hostile_db
     ids = await seed(db)

@@ -35,8 +35,17 @@ class Bench:
     db: Database
     """darasa-db in production mode, no cache."""
     cached: Database
-    """darasa-db in production mode with a TagCache."""
+    """darasa-db in production mode with a TagCache (opened by `start_cache`)."""
     seed: Seed
+
+    async def start_cache(self) -> None:
+        """Open the cached Database; its listener then hears every NOTIFY of darasa-db writes."""
+        await self.cached.health_check()
+        for _ in range(500):  # cached reads start once the cross-process listener listens
+            if self.cached.cache_ready:
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the cache listener never started")
 
     def database(self, **settings: Any) -> Database:
         """Another uncached production-mode Database on the server (closed by `close`)."""
@@ -71,9 +80,4 @@ async def open_bench(url: str, *, quick: bool) -> Bench:
         seed=await seed(raw),
     )
     await bench.db.health_check()
-    await bench.cached.health_check()
-    for _ in range(200):  # cached reads start once the cross-process listener listens
-        if bench.cached.cache_ready:
-            break
-        await asyncio.sleep(0.01)
     return bench

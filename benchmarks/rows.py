@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from benchmarks.context import Bench
 from benchmarks.data import MESSAGE, job_info_values, new_conversation, reset_conversation
 from benchmarks.harness import Contender, Result, compare
+from darasa_db import Database
 from darasa_db.models import JobInfoRow
 from darasa_db.models.base import table_of
 from darasa_db.schemas import JobInfoCreate, Message
@@ -21,6 +22,7 @@ RAW = "raw psycopg"
 CORE = "SQLAlchemy Core"
 ORM = "SQLAlchemy ORM"
 DARASA = "darasa-db"
+CACHED = "darasa-db, TagCache + listener"
 
 J = table_of(JobInfoRow)
 RAW_GET = (
@@ -59,14 +61,25 @@ ORM_LIST = (
 
 
 async def run_rows(b: Bench, *, rounds: int, calls: int) -> list[Result]:
-    """Every row operation, each contender interleaved with the others."""
+    """Every row operation, each contender interleaved with the others.
+
+    The uncached Database runs first, while no cache listener exists. Then the TagCache one
+    opens, and its writes run again: each NOTIFY now wakes a listener, as in production.
+    """
     results = []
     results += await _get(b, rounds=rounds, calls=calls)
-    results += await _cached_get(b, rounds=rounds, calls=calls)
-    results += await _create(b, rounds=rounds, calls=calls)
     results += await _list(b, rounds=rounds, calls=max(20, calls // 4))
-    results += await _append(b, rounds=rounds, calls=20)
+    results += await _create(b, b.db, DARASA, rounds=rounds, calls=calls)
+    results += await _append(b, b.db, DARASA, rounds=rounds, calls=20)
+    await b.start_cache()
+    results += await _cached_get(b, rounds=rounds, calls=calls)
+    results += await _create(b, b.cached, CACHED, rounds=rounds, calls=calls)
+    results += await _append(b, b.cached, CACHED, rounds=rounds, calls=20)
     return results
+
+
+def _listening(operation: str, db: Database) -> str:
+    return f"{operation}, cache listener on" if db.cache is not None else operation
 
 
 def _raw_get(b: Bench, job_id: Any, user_id: str) -> Contender:
@@ -140,13 +153,13 @@ async def _cached_get(b: Bench, *, rounds: int, calls: int) -> list[Result]:
     return results
 
 
-async def _create(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+async def _create(b: Bench, db: Database, name: str, *, rounds: int, calls: int) -> list[Result]:
     user_id = b.seed.writer
     values = job_info_values(user_id, 0)
     data = JobInfoCreate(**{k: v for k, v in values.items() if k != "user_id"})
 
     async def darasa() -> Any:
-        return await b.db.job_infos.create(user_id, data)
+        return await db.job_infos.create(user_id, data)
 
     async def raw() -> Any:
         cur = await b.raw.execute(RAW_INSERT, values, prepare=True)
@@ -159,9 +172,13 @@ async def _create(b: Bench, *, rounds: int, calls: int) -> list[Result]:
             await session.commit()
             return row
 
-    contenders = [Contender(DARASA, darasa), Contender(RAW, raw), Contender(ORM, orm)]
+    contenders = [Contender(name, darasa), Contender(RAW, raw), Contender(ORM, orm)]
     return await compare(
-        "job_infos.create + commit", contenders, rounds=rounds, calls=calls, baseline=RAW
+        _listening("job_infos.create + commit", db),
+        contenders,
+        rounds=rounds,
+        calls=calls,
+        baseline=RAW,
     )
 
 
@@ -196,7 +213,7 @@ async def _list(b: Bench, *, rounds: int, calls: int) -> list[Result]:
     )
 
 
-async def _append(b: Bench, *, rounds: int, calls: int) -> list[Result]:
+async def _append(b: Bench, db: Database, name: str, *, rounds: int, calls: int) -> list[Result]:
     user_id, start = b.seed.reader, 10
     mine = await new_conversation(b.raw, user_id)
     theirs = await new_conversation(b.raw, user_id)
@@ -204,7 +221,7 @@ async def _append(b: Bench, *, rounds: int, calls: int) -> list[Result]:
     payload = Jsonb([MESSAGE])
 
     async def darasa() -> Any:
-        return await b.db.conversations.append_messages(mine, [message], user_id=user_id)
+        return await db.conversations.append_messages(mine, [message], user_id=user_id)
 
     async def raw() -> Any:
         cur = await b.raw.execute(RAW_APPEND, (payload, theirs, user_id), prepare=True)
@@ -217,11 +234,11 @@ async def _append(b: Bench, *, rounds: int, calls: int) -> list[Result]:
         await reset_conversation(b.raw, theirs, start)
 
     contenders = [
-        Contender(DARASA, darasa, reset=reset_mine),
+        Contender(name, darasa, reset=reset_mine),
         Contender(RAW, raw, reset=reset_theirs),
     ]
     return await compare(
-        f"conversations.append_messages ({start}-{start + calls} messages)",
+        _listening(f"conversations.append_messages ({start}-{start + calls} messages)", db),
         contenders,
         rounds=rounds,
         calls=calls,

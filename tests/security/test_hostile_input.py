@@ -303,8 +303,11 @@ def same_json(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def assert_stored_unchanged(target: Target, data: BaseModel, written: Any, read: Any) -> None:
-    sent = getattr(data, target.field)
+def assert_stored_unchanged(
+    target: Target, value: Any, data: BaseModel, written: Any, read: Any
+) -> None:
+    """What was written and what is read back equal what was sent (text: the raw entry)."""
+    sent = value if isinstance(value, str) else getattr(data, target.field)
     for got in (getattr(written, target.field), getattr(read, target.field)):
         if target.field == "metadata":
             assert same_json(got, sent), f"{target.name} changed {sent!r}"
@@ -330,7 +333,7 @@ async def try_entry(db: Database, ids: Ids, target: Target, value: Any) -> str:
     except DarasaDBError as exc:
         pytest.fail(f"{target.name} accepted {value!r:.80} but the database refused it: {exc}")
     assert read is not None, f"{target.name}: {value!r:.80} stored but not found"
-    assert_stored_unchanged(target, data, written, read)
+    assert_stored_unchanged(target, value, data, written, read)
     return "stored"
 
 

@@ -1,63 +1,77 @@
-"""psycopg row factories that build DTOs from trusted rows without validating them again."""
+"""Building DTOs from trusted rows without validating them again, faster than `model_construct`.
+
+`model_construct` loops over the model's fields in Python for every instance (~5 µs for eight
+fields). When a row's columns are the model's fields in order, the instance is assembled
+directly instead, with the same `__dict__`, fields set, equality, hash and repr.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from functools import cache
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from psycopg.rows import BaseRowFactory, RowMaker, no_result
 from pydantic import BaseModel
 
-__all__ = ["construct", "model_row"]
+__all__ = ["assembler", "model_row"]
 
 M = TypeVar("M", bound=BaseModel)
 _new = object.__new__
 _set = object.__setattr__
 
 
-@cache
-def _assembles(model: type[BaseModel]) -> bool:
-    """True when `model_construct` would only fill `__dict__` and the fields set (no aliases,
-    defaults to apply, extra fields, private attributes or post-init hook)."""
-    return not (
+def _fields(model: type[BaseModel]) -> tuple[str, ...] | None:
+    """The model's field names when `model_construct` would only fill `__dict__` and the
+    fields set (no aliases, extra fields, private attributes or post-init hook), else None."""
+    if (
         model.__pydantic_root_model__
         or model.__pydantic_post_init__
         or model.__private_attributes__
         or model.model_config.get("extra") == "allow"
         or any(f.alias or f.validation_alias for f in model.__pydantic_fields__.values())
-    )
+    ):
+        return None
+    return tuple(model.__pydantic_fields__)
 
 
-def construct(model: type[M], values: Mapping[str, Any]) -> M:
-    """`model.model_construct(**values)`, assembled directly when `values` holds exactly the
-    model's fields in order (rows and jsonb objects usually do)."""
-    names = tuple(values)
-    if names != tuple(model.__pydantic_fields__) or not _assembles(model):
-        return model.model_construct(**values)
+def _assemble(model: type[M], fields: tuple[str, ...], values: dict[str, Any]) -> M:
     obj = _new(model)
-    _set(obj, "__dict__", dict(values))
-    _set(obj, "__pydantic_fields_set__", set(names))
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(fields))
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
 
 
-def model_row(model: type[M]) -> BaseRowFactory[M]:
-    """Rows as `model` instances: `kwargs_row(model.model_construct)`, about 4 times cheaper.
+def assembler(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
+    """A function equal to `lambda values: model.model_construct(**values)` for trusted values
+    (keys after the model's fields, such as `notified`, are ignored)."""
+    fields = _fields(model)
+    if fields is None:
+        return lambda values: model.model_construct(**values)
+    count = len(fields)
 
-    When the columns start with the model's fields in order (later ones, such as `notified`,
-    are ignored) the instance is assembled directly; otherwise `model_construct` builds it.
-    """
-    fields = tuple(model.__pydantic_fields__)
-    direct = _assembles(model)
+    def build(values: Mapping[str, Any]) -> M:
+        names = tuple(values)
+        if names == fields:
+            return _assemble(model, fields, dict(values))
+        if names[:count] == fields:
+            return _assemble(model, fields, dict(zip(fields, values.values(), strict=False)))
+        return model.model_construct(**values)
+
+    return build
+
+
+def model_row(model: type[M]) -> BaseRowFactory[M]:
+    """Rows as `model` instances: `kwargs_row(model.model_construct)`, about 4 times cheaper."""
+    fields = _fields(model)
 
     def factory(cursor: Any) -> RowMaker[M]:
-        result = cursor.pgresult  # names straight from the result: `description` costs ~20 µs
+        result = cursor.pgresult  # names straight from the result: `description` costs more
         if result is None or not result.nfields:
             return no_result
         names = tuple(result.fname(i).decode() for i in range(result.nfields))
-        if not (direct and names[: len(fields)] == fields):
+        if fields is None or names[: len(fields)] != fields:
 
             def constructed(values: Sequence[Any]) -> M:
                 return model.model_construct(**dict(zip(names, values, strict=True)))
@@ -65,12 +79,7 @@ def model_row(model: type[M]) -> BaseRowFactory[M]:
             return constructed
 
         def assembled(values: Sequence[Any]) -> M:
-            obj = _new(model)
-            _set(obj, "__dict__", dict(zip(fields, values, strict=False)))
-            _set(obj, "__pydantic_fields_set__", set(fields))
-            _set(obj, "__pydantic_extra__", None)
-            _set(obj, "__pydantic_private__", None)
-            return obj
+            return _assemble(model, fields, dict(zip(fields, values, strict=False)))
 
         return assembled
 

@@ -15,6 +15,7 @@ from darasa_db.cache.tags import global_tag, id_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import ConversationRow
 from darasa_db.models.base import table_of
+from darasa_db.repositories._rows import assembler
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
@@ -31,6 +32,8 @@ __all__ = ["SqlConversationRepository"]
 t = table_of(ConversationRow)
 ENTITY = "conversations"
 _MESSAGES = TypeAdapter(list[Message])
+_MESSAGE = assembler(Message)
+_CONVERSATION = assembler(Conversation)
 
 
 class _Rename(BaseModel):
@@ -38,8 +41,8 @@ class _Rename(BaseModel):
 
 
 def _conversation(**row: Any) -> Conversation:
-    row["messages"] = tuple(Message.model_construct(**m) for m in row["messages"])
-    return Conversation.model_construct(**row)
+    row["messages"] = tuple(map(_MESSAGE, row["messages"]))
+    return _CONVERSATION(row)
 
 
 ROW = kwargs_row(_conversation)

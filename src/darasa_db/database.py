@@ -141,7 +141,8 @@ class Database(_Repositories):
     @property
     def max_connections(self) -> int:
         """Connections this Database may hold at once, the cache listener included."""
-        return self.settings.max_connections
+        total = self.settings.pool_size + self.settings.max_overflow
+        return min(total, 5) if self.test_mode else total
 
     def _connect_kwargs(self) -> dict[str, Any]:
         s = self.settings
@@ -211,7 +212,7 @@ class Database(_Repositories):
         s = self.settings
         await self._probe()
         listener_slots = 1 if self.cache is not None else 0
-        max_size = max(1, s.max_connections - listener_slots)
+        max_size = max(1, self.max_connections - listener_slots)
         common: dict[str, Any] = {
             "kwargs": self._connect_kwargs(),
             "configure": self._configure,

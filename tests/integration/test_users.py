@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -87,6 +88,39 @@ async def test_upsert_by_id_updates_name_email_and_image_url(darasa_db: Database
     assert await darasa_db.users.get_by_email("old@example.com") is None
 
 
+async def test_upsert_may_change_the_case_of_the_users_own_email(darasa_db: Database, user: User):
+    synced = await darasa_db.users.upsert(
+        UserUpsert(id=user.id, email="Alice@Example.com", name=user.name)
+    )
+
+    assert synced.email == "Alice@Example.com"
+    assert await darasa_db.users.get_by_email("alice@example.com") == synced
+
+
+async def test_concurrent_upserts_of_one_new_id_make_one_user(darasa_db: Database):
+    data = UserUpsert(id="user_race", email="race@example.com", name="Racer")
+
+    results = await asyncio.gather(*(darasa_db.users.upsert(data) for _ in range(10)))
+
+    assert {r.id for r in results} == {"user_race"}
+    assert (await row_counts(darasa_db))["users"] == 1
+
+
+async def test_concurrent_creates_with_one_email_in_any_case_let_exactly_one_win(
+    darasa_db: Database,
+):
+    emails = ["race@example.com", "RACE@example.com", "Race@Example.COM", "race@EXAMPLE.com"]
+
+    results = await asyncio.gather(
+        *(darasa_db.users.create(UserCreate(email=e, name="R")) for e in emails),
+        return_exceptions=True,
+    )
+
+    assert sum(isinstance(r, User) for r in results) == 1
+    assert sum(isinstance(r, ConflictError) for r in results) == 3
+    assert (await row_counts(darasa_db))["users"] == 1
+
+
 async def test_upsert_with_another_users_email_conflicts(
     darasa_db: Database, user: User, other_user: User
 ):
@@ -145,6 +179,12 @@ async def test_update_of_a_missing_user_raises_not_found(darasa_db: Database, us
         await darasa_db.users.update("user_nobody", UserUpdate(name="Ghost"))
 
     assert await darasa_db.users.get("user_nobody") is None
+
+
+async def test_update_may_change_the_case_of_the_users_own_email(darasa_db: Database, user: User):
+    updated = await darasa_db.users.update(user.id, UserUpdate(email="ALICE@example.com"))
+
+    assert updated.email == "ALICE@example.com"
 
 
 async def test_update_to_another_users_email_conflicts(

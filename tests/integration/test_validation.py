@@ -107,6 +107,7 @@ INVALID: list[tuple[type[BaseModel], str, Any]] = [
     (DocumentCreate, "embedding", [math.nan] + [0.0] * 1535),
     (DocumentCreate, "embedding", [math.inf] + [0.0] * 1535),
     (DocumentCreate, "embedding", ["x"] * 1536),
+    (DocumentCreate, "embedding", [1e39] + [0.0] * 1535),  # infinite as pgvector's float32
     (ConversationCreate, "title", ""),
     (ConversationCreate, "title", "t" * 501),
     (ConversationCreate, "messages", [{"role": "robot", "content": "hi"}]),

@@ -365,23 +365,16 @@ async def test_similarity_search_ranks_the_callers_documents_best_first(repos):
     assert ranked[0].document == await repos.documents.get(ranked[0].document.id, user_id=user.id)
 
 
-async def test_zero_vectors_rank_last_and_fail_any_threshold(repos):
+async def test_all_zero_embeddings_are_refused_and_nothing_is_stored(repos):
     user = await make_user(repos, "a")
-    zero = await repos.documents.create(
-        user.id, DocumentCreate(title="zero", content="c", embedding=vec())
-    )
-    one = await repos.documents.create(
-        user.id, DocumentCreate(title="one", content="c", embedding=vec(1.0))
-    )
 
-    ranked = await repos.documents.similarity_search(vec(1.0), user_id=user.id)
-    kept = await repos.documents.similarity_search(vec(1.0), user_id=user.id, threshold=-1.0)
-    from_zero = await repos.documents.similarity_search(vec(), user_id=user.id)
+    with pytest.raises(ValidationError) as stored:
+        DocumentCreate(title="zero", content="c", embedding=vec())
+    with pytest.raises(ValidationError):
+        await repos.documents.similarity_search(vec(), user_id=user.id)
 
-    assert [m.document.title for m in ranked] == ["one", "zero"]
-    assert math.isnan(ranked[1].similarity)  # cosine similarity with a zero vector is undefined
-    assert [m.document.title for m in kept] == ["one"]
-    assert [m.document.id for m in from_zero] == sorted([zero.id, one.id])  # NaN ties, by id
+    assert stored.value.errors()[0]["loc"] == ("embedding",)
+    assert await repos.documents.list_for_user(user.id) == []
 
 
 async def test_similarity_search_validates_its_input(repos):

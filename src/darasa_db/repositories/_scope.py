@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -110,18 +111,21 @@ class PoolScope(Scope):
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
     ) -> list[T]:
-        async def load() -> list[T]:
-            return await self._read_with_retries(build, params, factory)
-
         db = self.db
         if key is not None and db.cache is not None and db.cache_ready:
-            rows: tuple[T, ...] = await db.cache.get_or_load(key, tags, _as_tuple(load))
+            load = partial(self._load_tuple, build, params, factory)  # cheaper than closures
+            rows: tuple[T, ...] = await db.cache.get_or_load(key, tags, load)
             return list(rows)
         if db.cache is not None and db._pool is None:
             await (
                 db.pool()
             )  # starts the listener; the first reads bypass the cache until it listens
-        return await load()
+        return await self._read_with_retries(build, params, factory)
+
+    async def _load_tuple(
+        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
+    ) -> tuple[T, ...]:
+        return tuple(await self._read_with_retries(build, params, factory))
 
     async def _read_with_retries(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
@@ -244,10 +248,3 @@ async def _guarded(
         error = translate(exc, db.settings)
         assert error is not None
         raise error from exc
-
-
-def _as_tuple(load: Callable[[], Any]) -> Callable[[], Any]:
-    async def wrapped() -> tuple[Any, ...]:
-        return tuple(await load())
-
-    return wrapped

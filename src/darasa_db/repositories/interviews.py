@@ -6,13 +6,13 @@ import uuid
 from functools import cache
 from typing import Any
 
-from psycopg.rows import kwargs_row
 from sqlalchemy import Executable, bindparam, select, update
 
 from darasa_db.cache.tags import global_tag, id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import InterviewRow
 from darasa_db.models.base import table_of
+from darasa_db.repositories._rows import model_row
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     as_uuid,
@@ -27,7 +27,7 @@ __all__ = ["SqlInterviewRepository"]
 
 t = table_of(InterviewRow)
 ENTITY = "interviews"
-ROW = kwargs_row(Interview.model_construct)
+ROW = model_row(Interview)
 
 
 def _insert() -> Executable:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from psycopg.rows import kwargs_row, scalar_row
+from psycopg.rows import scalar_row
 from sqlalchemy import Executable, delete, select
 
 from darasa_db.cache.tags import global_tag, id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import QuestionRow
 from darasa_db.models.base import table_of
+from darasa_db.repositories._rows import model_row
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import (
     as_uuid,
@@ -25,7 +26,7 @@ __all__ = ["SqlQuestionRepository"]
 
 t = table_of(QuestionRow)
 ENTITY = "questions"
-ROW = kwargs_row(Question.model_construct)
+ROW = model_row(Question)
 
 
 def _insert() -> Executable:

@@ -6,7 +6,7 @@ import uuid
 from functools import cache
 from typing import Any
 
-from psycopg.rows import kwargs_row, scalar_row
+from psycopg.rows import scalar_row
 from sqlalchemy import Executable, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -14,6 +14,7 @@ from darasa_db.cache.tags import ENTITIES, global_tag, id_tag, user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import UserRow
 from darasa_db.models.base import table_of
+from darasa_db.repositories._rows import model_row
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import notifying
 from darasa_db.schemas import User, UserCreate, UserUpdate, UserUpsert
@@ -22,7 +23,7 @@ __all__ = ["SqlUserRepository"]
 
 t = table_of(UserRow)
 ENTITY = "users"
-ROW = kwargs_row(User.model_construct)
+ROW = model_row(User)
 COLUMNS = ("id", "email", "name", "image_url", "password_hash")
 
 

@@ -94,10 +94,18 @@ FiniteFloat = Annotated[
     float, Field(allow_inf_nan=False, strict=False, ge=-_FLOAT32_MAX, le=_FLOAT32_MAX)
 ]
 
+
+def _not_all_zero(value: tuple[float, ...]) -> tuple[float, ...]:
+    if not any(value):
+        raise ValueError("must not be all zeros (its cosine similarity to anything is undefined)")
+    return value
+
+
 Embedding: TypeAlias = Annotated[
     tuple[FiniteFloat, ...],
     BeforeValidator(_to_list),
     Field(min_length=EMBEDDING_DIMENSIONS, max_length=EMBEDDING_DIMENSIONS),
+    AfterValidator(_not_all_zero),
 ]
 """Exactly 1536 finite floats (a list, tuple or numpy array)."""
 

@@ -30,7 +30,7 @@ class Bench:
     raw: psycopg.AsyncConnection[Any]
     """Raw psycopg: one autocommit connection, every statement prepared."""
     engine: AsyncEngine
-    """SQLAlchemy's own defaults (pool of 5, psycopg's default prepare threshold)."""
+    """SQLAlchemy: a LIFO pool of 5 (as darasa-db), psycopg's default prepare threshold."""
     sessions: async_sessionmaker[AsyncSession]
     db: Database
     """darasa-db in production mode, no cache."""
@@ -68,7 +68,7 @@ async def open_bench(url: str, *, quick: bool) -> Bench:
     raw = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
     await register_vector_async(raw)
     settings = DatabaseSettings(url=url, test_mode=False)
-    engine = create_async_engine(settings.sqlalchemy_url, pool_size=5)
+    engine = create_async_engine(settings.sqlalchemy_url, pool_size=5, pool_use_lifo=True)
     bench = Bench(
         url=url,
         quick=quick,

@@ -70,11 +70,11 @@ async def run_rows(b: Bench, *, rounds: int, calls: int) -> list[Result]:
     results += await _get(b, rounds=rounds, calls=calls)
     results += await _list(b, rounds=rounds, calls=max(20, calls // 4))
     results += await _create(b, b.db, DARASA, rounds=rounds, calls=calls)
-    results += await _append(b, b.db, DARASA, rounds=rounds, calls=20)
+    results += await _append(b, b.db, DARASA, rounds=3 * rounds, calls=20)
     await b.start_cache()
     results += await _cached_get(b, rounds=rounds, calls=calls)
     results += await _create(b, b.cached, CACHED, rounds=rounds, calls=calls)
-    results += await _append(b, b.cached, CACHED, rounds=rounds, calls=20)
+    results += await _append(b, b.cached, CACHED, rounds=3 * rounds, calls=20)
     return results
 
 

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pgserver
-
 from darasa_db import migrate
 
 __all__ = ["embedded_server"]
@@ -18,6 +16,8 @@ __all__ = ["embedded_server"]
 @contextmanager
 def embedded_server() -> Iterator[str]:
     """Start pgserver in a temporary directory, migrate it, yield its unix-socket URL."""
+    import pgserver  # imported here, after the CLI has silenced platformdirs' warnings
+
     directory = Path(tempfile.mkdtemp(prefix="darasa-bench-"))
     server = pgserver.get_server(directory, cleanup_mode="stop")
     try:

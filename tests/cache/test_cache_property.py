@@ -69,7 +69,14 @@ writes = st.builds(
 )
 races = st.builds(
     Race,
-    st.builds(Write, st.sampled_from(WRITES), users, items, st.sampled_from(["cached", "reference"]), st.just("pool")),
+    st.builds(
+        Write,
+        st.sampled_from(WRITES),
+        users,
+        items,
+        st.sampled_from(["cached", "reference"]),
+        st.just("pool"),
+    ),
     st.lists(reads, min_size=1, max_size=4).map(tuple),
 )
 operations = st.lists(st.one_of(reads, reads, writes, races), min_size=1, max_size=30)

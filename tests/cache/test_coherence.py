@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 import psycopg
 import pytest
 
@@ -10,10 +13,12 @@ from cache.helpers import (
     eventually,
     job_info_input,
     listener_pids,
+    open_database,
     send_marker,
     settle,
 )
 from darasa_db import Database
+from darasa_db.cache import listener as listener_module
 from darasa_db.schemas import JobInfoUpdate, User
 
 
@@ -53,10 +58,13 @@ async def test_rolled_back_write_in_one_database_invalidates_nothing_in_the_othe
     assert key in b_cache
     b_cache.invalidated.clear()
 
-    with pytest.raises(RuntimeError):
+    async def update_then_roll_back() -> None:
         async with db.transaction() as tx:
             await tx.job_infos.update(job.id, JobInfoUpdate(name="Globex"), user_id=alice.id)
             raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError, match="roll back"):
+        await update_then_roll_back()
     marker = await send_marker(db)  # committed after the rollback: arrives after any notice
     await eventually(lambda: marker in b_cache.all_invalidated(), what="B got the marker")
 
@@ -80,7 +88,8 @@ async def test_notice_reaches_the_other_database_only_when_the_transaction_commi
         assert key in b_cache  # the open transaction's notice has not been sent
     await eventually(lambda: key not in b_cache, within=1.0, what="B dropped the entry")
     seen = await other_db.job_infos.get(job.id, user_id=alice.id)
-    assert seen is not None and seen.name == "Globex"
+    assert seen is not None
+    assert seen.name == "Globex"
 
 
 async def test_listener_reconnect_clears_the_cache_and_caching_resumes(
@@ -112,3 +121,26 @@ async def test_listener_reconnect_clears_the_cache_and_caching_resumes(
 
     await db.job_infos.update(job.id, JobInfoUpdate(name="Globex"), user_id=alice.id)
     await eventually(lambda: key not in b_cache, within=1.0, what="B hears A again")
+
+
+async def test_heartbeats_keep_the_listener_connected_and_lose_no_notice(
+    darasa_database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(
+        listener_module.CacheListener,
+        "__init__",
+        functools.partialmethod(listener_module.CacheListener.__init__, heartbeat=0.02),
+    )
+    cache = RecordingCache()
+    b = await open_database(darasa_database_url, cache, application_name="b")
+    try:
+        [pid] = await listener_pids(darasa_database_url, "b")
+        sent = set()
+        for _ in range(40):  # spread over many heartbeats
+            sent.add(await send_marker(b))
+            await asyncio.sleep(0.005)
+        await eventually(lambda: sent <= cache.all_invalidated(), what="every marker arrived")
+        assert await listener_pids(darasa_database_url, "b") == {pid}  # never reconnected
+        assert b.cache_ready
+    finally:
+        await b.close()

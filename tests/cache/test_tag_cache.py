@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -29,7 +30,6 @@ def assert_index_consistent(cache: TagCache) -> None:
 
 
 # ---------------------------------------------------------------------- TTL and size
-@pytest.mark.embedded_smoke
 def test_entry_expires_after_its_ttl():
     timer = FakeTimer()
     cache = TagCache(maxsize=10, ttl=60, timer=timer)
@@ -129,14 +129,12 @@ def test_stats_count_hits_misses_loads_invalidations_and_size():
         cache.invalidate("nothing-under-it")
         return cache.stats
 
-    assert asyncio.run(scenario()) == CacheStats(
-        hits=2, misses=2, loads=1, invalidations=2, size=1
-    )
+    assert asyncio.run(scenario()) == CacheStats(hits=2, misses=2, loads=1, invalidations=2, size=1)
 
 
 # ---------------------------------------------------------------------- single flight
-def _const(value):
-    async def load():
+def _const(value: object) -> Callable[[], Awaitable[object]]:
+    async def load() -> object:
         return value
 
     return load
@@ -151,13 +149,13 @@ async def until(event: asyncio.Event) -> None:
 class GatedLoader:
     """A loader that counts its calls and waits until the test opens the gate."""
 
-    def __init__(self, value) -> None:
+    def __init__(self, value: object) -> None:
         self.value = value
         self.calls = 0
         self.started = asyncio.Event()
         self.gate = asyncio.Event()
 
-    async def __call__(self):
+    async def __call__(self) -> object:
         self.calls += 1
         self.started.set()
         await self.gate.wait()
@@ -166,7 +164,6 @@ class GatedLoader:
         return self.value
 
 
-@pytest.mark.embedded_smoke
 async def test_hundred_concurrent_misses_run_the_loader_once():
     cache = TagCache()
     loader = GatedLoader(("row",))
@@ -312,8 +309,7 @@ def test_many_threads_hammering_the_cache_keep_it_consistent():
             for _ in range(300):
                 key = rnd.randrange(200)
                 readers = [
-                    cache.get_or_load(key, rnd.sample(tags, 2), _const(key * 10))
-                    for _ in range(3)
+                    cache.get_or_load(key, rnd.sample(tags, 2), _const(key * 10)) for _ in range(3)
                 ]
                 assert await asyncio.gather(*readers) == [key * 10] * 3
 

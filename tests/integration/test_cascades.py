@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from darasa_db import Database
 from darasa_db.schemas import InterviewCreate, QuestionCreate
 from integration.helpers import document_input, job_info_input, make_holdings, row_counts
@@ -13,7 +11,6 @@ NOTHING = dict.fromkeys(
 )
 
 
-@pytest.mark.embedded_smoke
 async def test_deleting_a_user_removes_all_their_data(darasa_db: Database):
     alice = await make_holdings(darasa_db, "alice", seed=1)
     bob = await make_holdings(darasa_db, "bob", seed=2)

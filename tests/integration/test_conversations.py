@@ -9,7 +9,7 @@ import pytest
 
 from darasa_db import Database, NotFoundError
 from darasa_db.schemas import Conversation, ConversationCreate, User
-from integration.helpers import message, row_counts
+from integration.helpers import message, row_counts, table_rows
 
 MALFORMED_IDS = ["not-a-uuid", ""]
 
@@ -58,11 +58,6 @@ async def test_get_returns_none_for_a_missing_conversation(
     assert await darasa_db.conversations.get(uuid.uuid4(), user_id=user.id) is None
 
 
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_get_treats_a_malformed_id_as_missing(darasa_db: Database, user: User, bad_id: str):
-    assert await darasa_db.conversations.get(bad_id, user_id=user.id) is None
-
-
 async def test_list_for_user_returns_own_conversations_newest_first(
     darasa_db: Database, user: User, other_user: User
 ):
@@ -75,13 +70,6 @@ async def test_list_for_user_returns_own_conversations_newest_first(
     listed = await darasa_db.conversations.list_for_user(user.id)
 
     assert [c.id for c in listed] == [c.id for c in reversed(made)]
-
-
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_list_for_user_after_a_malformed_id_is_empty(
-    darasa_db: Database, user: User, conversation: Conversation, bad_id: str
-):
-    assert await darasa_db.conversations.list_for_user(user.id, after=bad_id) == []
 
 
 async def test_append_messages_adds_them_in_order_and_moves_updated_at(
@@ -102,22 +90,6 @@ async def test_append_of_no_messages_returns_the_conversation_unchanged(
     same = await darasa_db.conversations.append_messages(conversation.id, [], user_id=user.id)
 
     assert same == conversation
-
-
-@pytest.mark.parametrize("messages", [[], [message("lost")]])
-async def test_append_to_a_missing_conversation_raises_not_found(
-    darasa_db: Database, user: User, conversation: Conversation, messages: list
-):
-    with pytest.raises(NotFoundError):
-        await darasa_db.conversations.append_messages(uuid.uuid4(), messages, user_id=user.id)
-
-
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_append_treats_a_malformed_id_as_missing(
-    darasa_db: Database, user: User, bad_id: str
-):
-    with pytest.raises(NotFoundError):
-        await darasa_db.conversations.append_messages(bad_id, [message("x")], user_id=user.id)
 
 
 @pytest.mark.embedded_smoke
@@ -157,14 +129,6 @@ async def test_rename_of_a_missing_conversation_raises_not_found(
         await darasa_db.conversations.rename(uuid.uuid4(), "x", user_id=user.id)
 
 
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_rename_treats_a_malformed_id_as_missing(
-    darasa_db: Database, user: User, bad_id: str
-):
-    with pytest.raises(NotFoundError):
-        await darasa_db.conversations.rename(bad_id, "x", user_id=user.id)
-
-
 async def test_delete_removes_the_conversation_then_reports_false(
     darasa_db: Database, user: User, conversation: Conversation
 ):
@@ -173,9 +137,26 @@ async def test_delete_removes_the_conversation_then_reports_false(
     assert await darasa_db.conversations.delete(conversation.id, user_id=user.id) is False
 
 
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_delete_of_a_malformed_id_returns_false(
-    darasa_db: Database, user: User, conversation: Conversation, bad_id: str
+async def test_append_to_a_missing_conversation_raises_not_found(
+    darasa_db: Database, user: User, conversation: Conversation
 ):
-    assert await darasa_db.conversations.delete(bad_id, user_id=user.id) is False
-    assert (await row_counts(darasa_db))["conversations"] == 1
+    for messages in ([], [message("lost")]):
+        with pytest.raises(NotFoundError):
+            await darasa_db.conversations.append_messages(uuid.uuid4(), messages, user_id=user.id)
+
+
+async def test_malformed_ids_behave_as_missing(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    before = await table_rows(darasa_db)
+
+    for bad_id in MALFORMED_IDS:
+        assert await darasa_db.conversations.get(bad_id, user_id=user.id) is None
+        assert await darasa_db.conversations.list_for_user(user.id, after=bad_id) == []
+        with pytest.raises(NotFoundError):
+            await darasa_db.conversations.append_messages(bad_id, [message("x")], user_id=user.id)
+        with pytest.raises(NotFoundError):
+            await darasa_db.conversations.rename(bad_id, "x", user_id=user.id)
+        assert await darasa_db.conversations.delete(bad_id, user_id=user.id) is False
+
+    assert await table_rows(darasa_db) == before

@@ -8,7 +8,7 @@ import pytest
 
 from darasa_db import Database, NotFoundError
 from darasa_db.schemas import InterviewCreate, InterviewUpdate, JobInfo, User
-from integration.helpers import job_info_input, row_counts
+from integration.helpers import job_info_input, row_counts, table_rows
 
 MALFORMED_IDS = ["not-a-uuid", ""]
 
@@ -49,25 +49,10 @@ async def test_create_interview_under_a_missing_job_info_raises_not_found(
     assert (await row_counts(darasa_db))["interviews"] == 0
 
 
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_create_interview_under_a_malformed_job_info_id_raises_not_found(
-    darasa_db: Database, user: User, bad_id: str
-):
-    with pytest.raises(NotFoundError):
-        await darasa_db.interviews.create(
-            bad_id, InterviewCreate(duration="15 minutes"), user_id=user.id
-        )
-
-
 async def test_get_returns_none_for_a_missing_interview(
     darasa_db: Database, user: User, job_info: JobInfo
 ):
     assert await darasa_db.interviews.get(uuid.uuid4(), user_id=user.id) is None
-
-
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_get_treats_a_malformed_id_as_missing(darasa_db: Database, user: User, bad_id: str):
-    assert await darasa_db.interviews.get(bad_id, user_id=user.id) is None
 
 
 async def test_list_for_job_info_returns_only_that_job_infos_interviews_newest_first(
@@ -122,9 +107,19 @@ async def test_update_of_a_missing_interview_raises_not_found(
         )
 
 
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_update_treats_a_malformed_id_as_missing(
-    darasa_db: Database, user: User, bad_id: str
-):
-    with pytest.raises(NotFoundError):
-        await darasa_db.interviews.update(bad_id, InterviewUpdate(feedback="x"), user_id=user.id)
+async def test_malformed_ids_behave_as_missing(darasa_db: Database, user: User, job_info: JobInfo):
+    before = await table_rows(darasa_db)
+
+    for bad_id in MALFORMED_IDS:
+        with pytest.raises(NotFoundError):
+            await darasa_db.interviews.create(
+                bad_id, InterviewCreate(duration="15 minutes"), user_id=user.id
+            )
+        assert await darasa_db.interviews.get(bad_id, user_id=user.id) is None
+        assert await darasa_db.interviews.list_for_job_info(bad_id, user_id=user.id) == []
+        with pytest.raises(NotFoundError):
+            await darasa_db.interviews.update(
+                bad_id, InterviewUpdate(feedback="x"), user_id=user.id
+            )
+
+    assert await table_rows(darasa_db) == before

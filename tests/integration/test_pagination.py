@@ -84,7 +84,7 @@ async def test_rows_added_while_paging_do_not_shift_later_pages(
     create, lister = KINDS[kind]
     async with darasa_db.transaction() as tx:
         rows = [await create(tx, user.id, i) for i in range(7)]
-    added = []
+    added: list[Any] = []
 
     async def add_one() -> None:
         added.append(await create(darasa_db, user.id, 50 + len(added)))

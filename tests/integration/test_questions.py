@@ -8,25 +8,25 @@ import pytest
 
 from darasa_db import Database, NotFoundError
 from darasa_db.schemas import JobInfo, QuestionCreate, User
-from integration.helpers import job_info_input, row_counts
+from integration.helpers import job_info_input, row_counts, table_rows
 
 MALFORMED_IDS = ["not-a-uuid", ""]
 
 
-@pytest.mark.parametrize("difficulty", ["easy", "medium", "hard"])
-async def test_create_question_under_an_owned_job_info(
-    darasa_db: Database, user: User, job_info: JobInfo, difficulty: str
+async def test_create_question_of_each_difficulty_under_an_owned_job_info(
+    darasa_db: Database, user: User, job_info: JobInfo
 ):
-    created = await darasa_db.questions.create(
-        job_info.id, QuestionCreate(text="Why?", difficulty=difficulty), user_id=user.id
-    )
+    for difficulty in ("easy", "medium", "hard"):
+        created = await darasa_db.questions.create(
+            job_info.id, QuestionCreate(text="Why?", difficulty=difficulty), user_id=user.id
+        )
 
-    assert (created.job_info_id, created.text, created.difficulty) == (
-        job_info.id,
-        "Why?",
-        difficulty,
-    )
-    assert await darasa_db.questions.get(created.id, user_id=user.id) == created
+        assert (created.job_info_id, created.text, created.difficulty) == (
+            job_info.id,
+            "Why?",
+            difficulty,
+        )
+        assert await darasa_db.questions.get(created.id, user_id=user.id) == created
 
 
 async def test_create_question_under_a_missing_job_info_raises_not_found(
@@ -41,26 +41,11 @@ async def test_create_question_under_a_missing_job_info_raises_not_found(
     assert (await row_counts(darasa_db))["questions"] == 0
 
 
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_create_question_under_a_malformed_job_info_id_raises_not_found(
-    darasa_db: Database, user: User, bad_id: str
-):
-    with pytest.raises(NotFoundError):
-        await darasa_db.questions.create(
-            bad_id, QuestionCreate(text="Why?", difficulty="easy"), user_id=user.id
-        )
-
-
 async def test_get_returns_none_for_a_missing_question(
     darasa_db: Database, user: User, job_info: JobInfo
 ):
     assert await darasa_db.questions.get(uuid.uuid4(), user_id=user.id) is None
     assert await darasa_db.questions.get(job_info.id, user_id=user.id) is None  # not a question
-
-
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_get_treats_a_malformed_id_as_missing(darasa_db: Database, user: User, bad_id: str):
-    assert await darasa_db.questions.get(bad_id, user_id=user.id) is None
 
 
 async def test_list_for_job_info_returns_only_that_job_infos_questions_newest_first(
@@ -100,6 +85,16 @@ async def test_delete_removes_the_question_then_reports_false(
     assert await darasa_db.job_infos.get(job_info.id, user_id=user.id) == job_info
 
 
-@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
-async def test_delete_of_a_malformed_id_returns_false(darasa_db: Database, user: User, bad_id: str):
-    assert await darasa_db.questions.delete(bad_id, user_id=user.id) is False
+async def test_malformed_ids_behave_as_missing(darasa_db: Database, user: User, job_info: JobInfo):
+    before = await table_rows(darasa_db)
+
+    for bad_id in MALFORMED_IDS:
+        with pytest.raises(NotFoundError):
+            await darasa_db.questions.create(
+                bad_id, QuestionCreate(text="Why?", difficulty="easy"), user_id=user.id
+            )
+        assert await darasa_db.questions.get(bad_id, user_id=user.id) is None
+        assert await darasa_db.questions.list_for_job_info(bad_id, user_id=user.id) == []
+        assert await darasa_db.questions.delete(bad_id, user_id=user.id) is False
+
+    assert await table_rows(darasa_db) == before

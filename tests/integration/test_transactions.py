@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
 
 from darasa_db import ConflictError, DarasaDBError, Database, NotFoundError
@@ -18,7 +21,7 @@ async def test_a_transaction_that_raises_after_two_writes_leaves_neither(
     darasa_db: Database, user: User
 ):
     before = await row_counts(darasa_db)
-    written = []
+    written: list[Any] = []
 
     async def work() -> None:
         async with darasa_db.transaction() as tx:
@@ -59,6 +62,28 @@ async def test_a_caught_conflict_fails_the_transaction_instead_of_committing(
         await work()
 
     assert await row_counts(darasa_db) == before
+
+
+async def test_a_caught_unknown_parent_fails_the_transaction_too(darasa_db: Database, user: User):
+    async def work() -> None:
+        async with darasa_db.transaction() as tx:
+            await tx.conversations.create(user.id, ConversationCreate(title="t"))
+            with pytest.raises(NotFoundError):
+                await tx.job_infos.create("user_nobody", job_info_input())
+
+    with pytest.raises(DarasaDBError, match="rolled back"):
+        await work()
+
+    assert (await row_counts(darasa_db))["conversations"] == 0
+
+
+async def test_a_caught_missing_row_does_not_fail_the_transaction(darasa_db: Database, user: User):
+    async with darasa_db.transaction() as tx:
+        conversation = await tx.conversations.create(user.id, ConversationCreate(title="t"))
+        with pytest.raises(NotFoundError):  # no statement failed: nothing matched
+            await tx.conversations.rename(uuid.uuid4(), "x", user_id=user.id)
+
+    assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == conversation
 
 
 async def test_reads_inside_a_transaction_see_its_own_writes_and_others_do_not(

@@ -24,7 +24,14 @@ from darasa_db.schemas import (
     UserUpdate,
     UserUpsert,
 )
-from integration.helpers import Holdings, make_holdings, message, row_counts, unit_vector
+from integration.helpers import (
+    Holdings,
+    as_any,
+    make_holdings,
+    message,
+    row_counts,
+    unit_vector,
+)
 
 NUL = "a\x00b"
 SURROGATE = "a\ud800b"
@@ -108,6 +115,7 @@ INVALID: list[tuple[type[BaseModel], str, Any]] = [
     (DocumentCreate, "embedding", [math.inf] + [0.0] * 1535),
     (DocumentCreate, "embedding", ["x"] * 1536),
     (DocumentCreate, "embedding", [1e39] + [0.0] * 1535),  # infinite as pgvector's float32
+    (DocumentCreate, "embedding", [0.0] * 1536),  # no direction: cosine similarity undefined
     (ConversationCreate, "title", ""),
     (ConversationCreate, "title", "t" * 501),
     (ConversationCreate, "messages", [{"role": "robot", "content": "hi"}]),
@@ -162,11 +170,6 @@ def test_a_valid_embedding_may_be_a_list_tuple_or_numpy_array():
         assert len(DocumentCreate(title="t", content="c", embedding=given).embedding or ()) == 1536
 
 
-def as_any(value: Any) -> Any:
-    """`value`, hidden from the type checker: these calls pass wrong types on purpose."""
-    return value
-
-
 # Calls the repositories validate themselves, past the DTO constructors.
 Refused = Callable[[Database, Holdings], Awaitable[Any]]
 REFUSED_CALLS: list[tuple[str, Refused, type[Exception]]] = [
@@ -191,6 +194,11 @@ REFUSED_CALLS: list[tuple[str, Refused, type[Exception]]] = [
     (
         "similarity_search with a 3-d embedding",
         lambda db, h: db.documents.similarity_search([0.1, 0.2, 0.3], user_id=h.user.id),
+        ValidationError,
+    ),
+    (
+        "similarity_search with the zero vector",
+        lambda db, h: db.documents.similarity_search([0.0] * 1536, user_id=h.user.id),
         ValidationError,
     ),
     (

@@ -38,8 +38,6 @@ class CacheListener:
         """True while LISTEN is in effect on a live connection: reads may use the cache."""
         self.received = 0
         """Notices from other processes applied so far."""
-        self.connects = 0
-        """Successful LISTENs so far (more than one means it reconnected)."""
 
     @property
     def backend_pid(self) -> int | None:
@@ -100,7 +98,6 @@ class CacheListener:
         if db.cache is not None:
             db.cache.clear()  # notices were not received before the LISTEN took effect
         self.listening = True
-        self.connects += 1
         while True:
             async for notice in conn.notifies(timeout=self._heartbeat):
                 self._apply(notice.payload)

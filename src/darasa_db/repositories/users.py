@@ -94,7 +94,7 @@ class SqlUserRepository:
 
     async def get_by_email(self, email: str) -> User | None:
         rows = await self._scope.read(
-            ("users.get_by_email", email.lower()),
+            ("users.get_by_email", email),  # as given: the database decides what "same case" means
             (global_tag(ENTITY),),
             _get_by_email,
             {"email": email},

@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.context import open_bench
 from benchmarks.harness import Result, summarise
-from benchmarks.report import environment, table, write_json
+from benchmarks.report import environment, markdown, table, write_json
 from benchmarks.rows import run_rows
 from benchmarks.server import embedded_server
 from benchmarks.vectors import drop_search_index, run_create_many, run_search
@@ -26,6 +26,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run (under 2 minutes)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     return parser.parse_args(argv)
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     with embedded_server() as url:
         payload = asyncio.run(_run(url, args.quick))
     payload["seconds"] = round(time.perf_counter() - start, 1)
-    print(table(payload["results"]))
+    print(markdown(payload["results"]) if args.markdown else table(payload["results"]))
     print()
     for key, value in payload["similarity_search"].items():
         print(f"similarity_search {key}: {value}")

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment", "table", "write_json"]
+__all__ = ["environment", "markdown", "table", "write_json"]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -33,6 +33,22 @@ def table(rows: list[dict[str, Any]]) -> str:
             ratio,
         )
         lines.append("  " + _line(cells))
+    return "\n".join(lines)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The same figures as a Markdown table, for docs/performance.md."""
+    lines = [
+        "| operation | contender | median µs | p95 µs | ops/s | rows/s | vs raw |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        rows_per_s = f"{row['rows_per_s']:,.0f}" if row["rows_per_s"] else ""
+        ratio = f"{row['ratio_to_raw']:.2f}" if row["ratio_to_raw"] is not None else ""
+        lines.append(
+            f"| {row['operation']} | {row['contender']} | {row['median_us']:,.1f} "
+            f"| {row['p95_us']:,.1f} | {row['ops_per_s']:,.0f} | {rows_per_s} | {ratio} |"
+        )
     return "\n".join(lines)
 
 

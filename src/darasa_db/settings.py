@@ -84,10 +84,17 @@ class DatabaseSettings(BaseModel):
         default=False, description="Set `darasa.user_id` in every transaction (see operations)."
     )
     application_name: str = Field(default="darasa-db", max_length=63)
+    listen_url: str | None = Field(
+        default=None,
+        description="Where the cache listener connects (LISTEN needs a session connection: "
+        "point it past a transaction-mode PgBouncer). None uses `url`.",
+    )
 
-    @field_validator("url")
+    @field_validator("url", "listen_url")
     @classmethod
-    def _normalise_url(cls, value: str) -> str:
+    def _normalise_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value.strip())
         scheme = _SCHEMES.get(parts.scheme.lower())
         if scheme is None:
@@ -159,10 +166,11 @@ class DatabaseSettings(BaseModel):
         return mask_password(self.url)
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{name}={self.safe_url if name == 'url' else getattr(self, name)!r}"
-            for name in type(self).model_fields
-        )
+        def shown(name: str) -> object:
+            value = getattr(self, name)
+            return mask_password(value) if name in ("url", "listen_url") and value else value
+
+        fields = ", ".join(f"{name}={shown(name)!r}" for name in type(self).model_fields)
         return f"DatabaseSettings({fields})"
 
     __str__ = __repr__

@@ -91,7 +91,7 @@ class CacheListener:
         db = self._db
         listen = sql.SQL("LISTEN {}").format(sql.Identifier(db.channel))
         self._conn = conn = await psycopg.AsyncConnection.connect(
-            db.settings.conninfo, **db._connect_kwargs()
+            db.settings.listen_url or db.settings.conninfo, **db._connect_kwargs()
         )
         conn.prepare_threshold = None
         await conn.execute(listen)

@@ -120,7 +120,7 @@ async def test_repositories_work_under_row_level_security(darasa_db, darasa_data
         ]
         assert await db.documents.create_many("alice", docs) == 5
         matches = await db.documents.similarity_search(docs[0].embedding, user_id="alice", limit=3)
-        assert [m.document.title for m in matches][0] == "d0"
+        assert next(m.document.title for m in matches) == "d0"
         assert len(await db.job_infos.list_for_user("alice")) == 1
         assert await db.users.delete("alice")
     assert _count(darasa_database_url, "users", None) == 1  # bob is untouched

@@ -32,7 +32,9 @@ def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     if session.venv_backend != "none":
         session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "migrations", "scripts", "noxfile.py")
+    session.run(
+        "ruff", "check", "src", "tests", "benchmarks", "migrations", "scripts", "noxfile.py"
+    )
     session.run(
         "ruff", "format", "--check", "src", "tests", "benchmarks", "migrations", "noxfile.py"
     )

@@ -33,7 +33,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 async def _run(url: str, quick: bool) -> dict[str, Any]:
     rounds = 3 if quick else 7
     calls = 100 if quick else 300
-    bench = await open_bench(url, quick=quick)
+    bench = await open_bench(url)
     try:
         env = await environment(bench.raw)
         results: list[Result] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -26,7 +26,6 @@ class Bench:
     """The contenders' handles, all on one embedded server."""
 
     url: str
-    quick: bool
     raw: psycopg.AsyncConnection[Any]
     """Raw psycopg: one autocommit connection, every statement prepared."""
     engine: AsyncEngine
@@ -37,6 +36,7 @@ class Bench:
     cached: Database
     """darasa-db in production mode with a TagCache (opened by `start_cache`)."""
     seed: Seed
+    _extra: list[Database] = field(default_factory=list, repr=False)
 
     async def start_cache(self) -> None:
         """Open the cached Database; its listener then hears every NOTIFY of darasa-db writes."""
@@ -54,16 +54,14 @@ class Bench:
         return db
 
     async def close(self) -> None:
+        """Close every Database, the engine and the raw connection."""
         for db in (self.db, self.cached, *self._extra):
             await db.close()
         await self.engine.dispose()
         await self.raw.close()
 
-    def __post_init__(self) -> None:
-        self._extra: list[Database] = []
 
-
-async def open_bench(url: str, *, quick: bool) -> Bench:
+async def open_bench(url: str) -> Bench:
     """Connect every contender and seed the data the row operations use."""
     raw = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
     await register_vector_async(raw)
@@ -71,7 +69,6 @@ async def open_bench(url: str, *, quick: bool) -> Bench:
     engine = create_async_engine(settings.sqlalchemy_url, pool_size=5, pool_use_lifo=True)
     bench = Bench(
         url=url,
-        quick=quick,
         raw=raw,
         engine=engine,
         sessions=async_sessionmaker(engine, expire_on_commit=False),

@@ -11,10 +11,15 @@ from psycopg.types.json import Jsonb
 
 __all__ = [
     "DIMENSIONS",
+    "MESSAGE",
     "Seed",
     "clustered_embeddings",
     "exact_top_k",
+    "job_info_values",
+    "new_conversation",
+    "queries_near",
     "recall_at_k",
+    "reset_conversation",
     "seed",
 ]
 

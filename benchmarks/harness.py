@@ -40,19 +40,23 @@ class Result:
 
     @property
     def median(self) -> float:
+        """Median µs per call."""
         return statistics.median(self.samples)
 
     @property
     def p95(self) -> float:
+        """95th percentile µs per call (nearest rank)."""
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
     @property
     def ops_per_s(self) -> float:
+        """Calls per second at the median."""
         return 1e6 / self.median
 
     @property
     def items_per_s(self) -> float:
+        """Rows per second at the median."""
         return self.items * 1e6 / self.median
 
 

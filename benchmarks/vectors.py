@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector_async
 from psycopg.types.json import Jsonb
 
 from benchmarks.context import Bench
@@ -36,6 +38,8 @@ INSERT_SQL = (
     "VALUES (%s, %s, %s, %s, %s)"
 )
 HNSW = "ix_documents_embedding_hnsw"
+NOISE = 1.0  # noise norm relative to the cluster centre's (both before normalising)
+PER_CLUSTER = 100  # documents per cluster centre
 
 
 async def drop_search_index(b: Bench) -> str:
@@ -58,7 +62,7 @@ async def build_search_index(b: Bench, definition: str) -> float:
 
 async def run_create_many(b: Bench, *, rows: int, rounds: int) -> list[Result]:
     """`documents.create_many` of `rows` 1536-d documents; the table is emptied before each."""
-    vectors, _ = clustered_embeddings(rows, clusters=max(1, rows // 100), noise=1.0, seed=7)
+    vectors, _ = clustered_embeddings(rows, clusters=_clusters(rows), noise=NOISE, seed=7)
     titles = [f"Document {i}" for i in range(rows)]
     metadata = {"source": "benchmark"}
     documents = [
@@ -106,10 +110,13 @@ async def run_create_many(b: Bench, *, rows: int, rounds: int) -> list[Result]:
     return results
 
 
-async def load_search_documents(b: Bench, count: int) -> tuple[Any, Any]:
+def _clusters(count: int) -> int:
+    return max(10, count // PER_CLUSTER)
+
+
+async def _load_search_documents(b: Bench, count: int) -> tuple[Any, Any]:
     """COPY `count` clustered documents for the searcher; return their vectors and centres."""
-    clusters = max(10, count // 100)
-    vectors, centres = clustered_embeddings(count, clusters=clusters, noise=1.0, seed=3)
+    vectors, centres = clustered_embeddings(count, clusters=_clusters(count), noise=NOISE, seed=3)
     async with b.raw.transaction(), b.raw.cursor().copy(COPY_SQL) as cp:
         cp.set_types(["text", "text", "text", "jsonb", "vector"])
         for index, vector in enumerate(vectors):
@@ -124,16 +131,16 @@ async def run_search(
 
     `index` is the HNSW index definition, built after the documents are loaded.
     """
-    vectors, centres = await load_search_documents(b, documents)
+    vectors, centres = await _load_search_documents(b, documents)
     build_seconds = await build_search_index(b, index)
-    asked = queries_near(centres, queries, noise=1.0, seed=5)
+    asked = queries_near(centres, queries, noise=NOISE, seed=5)
     truth = exact_top_k(vectors, asked, 10)
     sql = b.db.sql(documents_repository._SEARCHES[(False, False, False)])  # the repository's SQL
     user_id, limit = b.seed.searcher, 10
     info: dict[str, Any] = {
         "documents": documents,
-        "clusters": max(10, documents // 100),
-        "noise": 1.0,
+        "clusters": _clusters(documents),
+        "noise": NOISE,
         "queries": queries,
         "index_build_s": round(build_seconds, 1),
         "plan": await _plan(b, sql, asked[0]),
@@ -160,16 +167,16 @@ async def run_search(
             Contender(DARASA, _cycling(darasa_one, asked)),
             Contender(RAW, _cycling(raw_one, asked)),
         ]
-        found_results = await compare(
+        timed = await compare(
             f"documents.similarity_search top-10 ef_search={ef} ({documents:,} docs)",
             contenders,
             rounds=rounds,
             calls=calls,
             baseline=RAW,
         )
-        for r in found_results:
+        for r in timed:
             r.extra["recall@10"] = info[f"recall@10 {r.name} ef_search={ef}"]
-        results += found_results
+        results += timed
         await raw.close()
     return results, info
 
@@ -183,10 +190,7 @@ def _cycling(one: Any, asked: np.ndarray[Any, Any]) -> Any:
     return op
 
 
-async def _raw_connection(b: Bench, ef: int) -> Any:
-    import psycopg
-    from pgvector.psycopg import register_vector_async
-
+async def _raw_connection(b: Bench, ef: int) -> psycopg.AsyncConnection[Any]:
     conn = await psycopg.AsyncConnection.connect(
         b.url, autocommit=True, prepare_threshold=0, options=f"-c hnsw.ef_search={ef}"
     )

@@ -35,12 +35,17 @@ def _fields(model: type[BaseModel]) -> tuple[str, ...] | None:
 
 
 def _assembling(model: type[M], fields: tuple[str, ...]) -> Callable[[Any], M]:
-    """A function making a `model` from values in field order (kept flat: it runs per row)."""
+    """A function making a `model` from values in field order (kept flat: it runs per row).
+
+    Every instance shares one fields set, as `model_construct(_fields_set=...)` would: the
+    models are frozen, and pydantic copies the set before changing it (`model_copy`).
+    """
+    fields_set = set(fields)
 
     def assemble(values: Any) -> M:
         obj = _new(model)
         _set(obj, "__dict__", dict(zip(fields, values, strict=False)))
-        _set(obj, "__pydantic_fields_set__", set(fields))
+        _set(obj, "__pydantic_fields_set__", fields_set)
         _set(obj, "__pydantic_extra__", None)
         _set(obj, "__pydantic_private__", None)
         return obj

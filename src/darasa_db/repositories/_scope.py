@@ -43,9 +43,11 @@ class Scope:
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
         parent_id: object = None,
+        *,
+        binary: bool = False,
     ) -> list[T]:
         try:
-            cur = conn.cursor(row_factory=factory)
+            cur = conn.cursor(row_factory=factory, binary=binary)
             if not self.db.settings.row_level_security:
                 await cur.execute(self.db.sql(build), params)
                 return await cur.fetchall()
@@ -72,7 +74,16 @@ class Scope:
     ) -> list[T]:
         """Rows of a read-only statement, cached under `key` and `tags` where allowed.
 
-        `key=None` never caches (similarity search).
+        `key=None` never caches.
+        """
+        raise NotImplementedError
+
+    async def search(
+        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
+    ) -> list[T]:
+        """Rows of an uncached read fetched in binary format (embeddings parse ~4x faster).
+
+        Only for statements whose columns all have binary loaders (no enum columns).
         """
         raise NotImplementedError
 
@@ -117,10 +128,13 @@ class PoolScope(Scope):
             rows: tuple[T, ...] = await db.cache.get_or_load(key, tags, load)
             return list(rows)
         if db.cache is not None and db._pool is None:
-            await (
-                db.pool()
-            )  # starts the listener; the first reads bypass the cache until it listens
+            await db.pool()  # starts the listener; reads bypass the cache until it listens
         return await self._read_with_retries(build, params, factory)
+
+    async def search(
+        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
+    ) -> list[T]:
+        return await self._read_with_retries(build, params, factory, binary=True)
 
     async def _load_tuple(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
@@ -128,14 +142,19 @@ class PoolScope(Scope):
         return tuple(await self._read_with_retries(build, params, factory))
 
     async def _read_with_retries(
-        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
+        self,
+        build: Build,
+        params: dict[str, Any],
+        factory: AsyncRowFactory[T],
+        *,
+        binary: bool = False,
     ) -> list[T]:
         retries = self.db.settings.read_retries
         attempt = 0
         while True:
             try:
                 async with self.db.connection() as conn:
-                    return await self._fetch(conn, build, params, factory)
+                    return await self._fetch(conn, build, params, factory, binary=binary)
             except Exception as exc:
                 cause = exc.__cause__ if exc.__cause__ is not None else exc
                 if attempt >= retries or not is_transient_read_error(cause):
@@ -194,6 +213,11 @@ class TransactionScope(Scope):
         factory: AsyncRowFactory[T],
     ) -> list[T]:
         return await self._fetch(self.conn, build, params, factory)
+
+    async def search(
+        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
+    ) -> list[T]:
+        return await self._fetch(self.conn, build, params, factory, binary=True)
 
     async def write(
         self,

@@ -240,9 +240,9 @@ class SqlDocumentRepository:
         if metadata is not None:
             params["metadata"] = Jsonb(_METADATA.validate_python(metadata))
         flags = (threshold is not None, metadata is not None)
-        rows = await self._scope.read(None, (), _SEARCHES[(False, *flags)], params, MATCH)
+        rows = await self._scope.search(_SEARCHES[(False, *flags)], params, MATCH)
         if len(rows) < limit:
-            rows = await self._scope.read(None, (), _SEARCHES[(True, *flags)], params, MATCH)
+            rows = await self._scope.search(_SEARCHES[(True, *flags)], params, MATCH)
         return rows
 
 

@@ -10,7 +10,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -39,7 +39,6 @@ __all__ = ["Database", "Transaction"]
 logger = logging.getLogger("darasa_db")
 _DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
 _DEFAULT_CACHE: Any = object()
-_S = TypeVar("_S", bound=Executable)
 
 
 def _in_transaction(conn: psycopg.AsyncConnection[Any]) -> bool:

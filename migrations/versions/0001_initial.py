@@ -75,11 +75,11 @@ def upgrade() -> None:
         sa.Column("image_url", sa.String(length=1000), nullable=True),
         sa.Column("password_hash", sa.Text(), nullable=True),
         *_timestamps(),
+        # NFKC + casefold of email, computed in Python: SQL lower() folds ASCII only under C.
+        sa.Column("email_key", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
+        sa.UniqueConstraint("email_key", name="uq_users_email_key"),
         schema=s,
-    )
-    op.create_index(
-        "uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True, schema=s
     )
 
     op.create_table(

@@ -39,7 +39,7 @@ def policies(s: str) -> dict[str, list[str]]:
         "users": [
             f'CREATE POLICY darasa_owner ON "{s}".users USING (id = {CURRENT_USER})',
             f'CREATE POLICY darasa_by_email ON "{s}".users FOR SELECT '
-            f"USING (lower(email) = lower({CURRENT_EMAIL}))",
+            f"USING (email_key = {CURRENT_EMAIL})",
         ],
         "job_info": [f'CREATE POLICY darasa_owner ON "{s}".job_info USING ({by_user})'],
         "questions": [f'CREATE POLICY darasa_owner ON "{s}".questions USING ({owned_job_info})'],

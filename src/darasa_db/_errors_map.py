@@ -24,7 +24,7 @@ _FK_PARENTS = {
     "fk_questions_job_info_id_job_info": "job_info",
     "fk_interviews_job_info_id_job_info": "job_info",
 }
-_UNIQUE_FIELDS = {"uq_users_email_lower": "email", "pk_users": "id"}
+_UNIQUE_FIELDS = {"uq_users_email_key": "email", "pk_users": "id"}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -48,6 +48,20 @@ async def test_create_user_with_a_taken_email_conflicts_in_any_case(
     assert (await row_counts(darasa_db))["users"] == 1
 
 
+async def test_emails_differing_in_non_ascii_case_are_the_same_address(darasa_db: Database):
+    ada = await darasa_db.users.create(UserCreate(email="äda.straße@example.com", name="Ada"))
+
+    with pytest.raises(ConflictError) as caught:
+        await darasa_db.users.create(UserCreate(email="ÄDA.STRASSE@EXAMPLE.COM", name="Mallory"))
+    found = await darasa_db.users.get_by_email("ÄDA.Straße@Example.com")
+
+    assert caught.value.field == "email"
+    assert found == ada
+    assert found is not None
+    assert found.email == "äda.straße@example.com"  # stored as given
+    assert (await row_counts(darasa_db))["users"] == 1
+
+
 async def test_create_user_with_a_taken_id_conflicts(darasa_db: Database, user: User):
     with pytest.raises(ConflictError) as caught:
         await darasa_db.users.create(UserCreate(id=user.id, email="new@example.com", name="New"))

@@ -46,7 +46,11 @@ def test_downgrade_to_a_newer_revision_is_a_migration_error(empty_database_url):
 def test_database_migrated_by_newer_code_is_refused_and_left_intact(darasa_database_url):
     url = darasa_database_url
     rows(url, f"UPDATE darasa.{migrate.VERSION_TABLE} SET version_num = '9999_from_the_future'")
-    rows(url, "INSERT INTO darasa.users (id, email, name) VALUES ('u1', 'a@b.co', 'Ada')")
+    rows(
+        url,
+        "INSERT INTO darasa.users (id, email, name, email_key) "
+        "VALUES ('u1', 'a@b.co', 'Ada', 'a@b.co')",
+    )
 
     for attempt in (lambda: migrate.upgrade(url), lambda: migrate.downgrade(url, "base")):
         with pytest.raises(MigrationError, match=r"'9999_from_the_future'.*newer version"):

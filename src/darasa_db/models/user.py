@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, String, Text, func
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from darasa_db.models.base import Base, TimestampMixin
@@ -11,7 +11,7 @@ __all__ = ["UserRow"]
 
 
 class UserRow(TimestampMixin, Base):
-    """A user; `email` is unique case-insensitively."""
+    """A user; `email` is unique case-insensitively (through `email_key`)."""
 
     __tablename__ = "users"
 
@@ -20,5 +20,5 @@ class UserRow(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     image_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-    __table_args__ = (Index("uq_users_email_lower", func.lower(email), unique=True),)
+    email_key: Mapped[str] = mapped_column(Text, nullable=False, unique=True, sort_order=20)
+    """`darasa_db.schemas.user.email_key(email)`: what makes emails unique case-insensitively."""

@@ -250,10 +250,13 @@ class TransactionScope(Scope):
 
 
 async def set_rls_identity(conn: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> None:
-    """Set `darasa.user_id` / `darasa.email` for the row-level security policies (tx-local)."""
+    """Set `darasa.user_id` / `darasa.email` (an email key) for the row-level security policies.
+
+    Both are transaction-local.
+    """
     await conn.execute(
         "SELECT set_config('darasa.user_id', %s, true), set_config('darasa.email', %s, true)",
-        (str(params.get("user_id") or ""), str(params.get("email") or "")),
+        (str(params.get("user_id") or ""), str(params.get("email_key") or "")),
     )
 
 

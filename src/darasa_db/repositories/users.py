@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from psycopg.rows import scalar_row
-from sqlalchemy import Executable, bindparam, delete, func, select, update
+from sqlalchemy import Executable, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from darasa_db.cache.tags import ENTITIES, global_tag, id_tag, user_tag
@@ -18,41 +18,44 @@ from darasa_db.repositories._rows import model_row
 from darasa_db.repositories._scope import Scope
 from darasa_db.repositories._statements import notifying
 from darasa_db.schemas import User, UserCreate, UserUpdate, UserUpsert
+from darasa_db.schemas.user import email_key
 
 __all__ = ["SqlUserRepository"]
 
 t = table_of(UserRow)
 ENTITY = "users"
 ROW = model_row(User)
-COLUMNS = ("id", "email", "name", "image_url", "password_hash")
+COLUMNS = ("id", "email", "name", "image_url", "password_hash", "email_key")
+READ = [c for c in t.c if c.name != "email_key"]  # the columns of `User`, in its field order
 
 
 def _insert() -> Executable:
-    return notifying(insert(t).values({c: bindparam(c) for c in COLUMNS}).returning(*t.c))
+    return notifying(insert(t).values({c: bindparam(c) for c in COLUMNS}).returning(*READ))
 
 
 def _upsert() -> Executable:
-    stmt = insert(t).values({c: bindparam(c) for c in ("id", "email", "name", "image_url")})
+    columns = ("id", "email", "name", "image_url", "email_key")
+    stmt = insert(t).values({c: bindparam(c) for c in columns})
     stmt = stmt.on_conflict_do_update(
-        index_elements=[t.c.id],
-        set_={c: stmt.excluded[c] for c in ("email", "name", "image_url")},
+        index_elements=[t.c.id], set_={c: stmt.excluded[c] for c in columns[1:]}
     )
-    return notifying(stmt.returning(*t.c))
+    return notifying(stmt.returning(*READ))
 
 
 def _get() -> Executable:
-    return select(t).where(t.c.id == bindparam("id"))
+    return select(*READ).where(t.c.id == bindparam("id"))
 
 
 def _get_by_email() -> Executable:
-    return select(t).where(func.lower(t.c.email) == func.lower(bindparam("email")))
+    return select(*READ).where(t.c.email_key == bindparam("email_key"))
 
 
 @cache
 def _update(fields: frozenset[str]) -> Any:
     def build() -> Executable:
         values: dict[str, Any] = {name: bindparam(name) for name in sorted(fields)}
-        return notifying(update(t).where(t.c.id == bindparam("id")).values(values).returning(*t.c))
+        statement = update(t).where(t.c.id == bindparam("id")).values(values)
+        return notifying(statement.returning(*READ))
 
     return build
 
@@ -74,11 +77,12 @@ class SqlUserRepository:
     async def create(self, data: UserCreate) -> User:
         params = data.model_dump()
         params["id"] = params["user_id"] = data.id or str(uuid.uuid4())
+        params["email_key"] = email_key(data.email)
         rows = await self._scope.write(_insert, params, ROW, _write_tags(params["id"]))
         return rows[0]
 
     async def upsert(self, data: UserUpsert) -> User:
-        params = {**data.model_dump(), "user_id": data.id}
+        params = {**data.model_dump(), "user_id": data.id, "email_key": email_key(data.email)}
         rows = await self._scope.write(_upsert, params, ROW, _write_tags(data.id))
         return rows[0]
 
@@ -93,17 +97,20 @@ class SqlUserRepository:
         return rows[0] if rows else None
 
     async def get_by_email(self, email: str) -> User | None:
+        key = email_key(email)
         rows = await self._scope.read(
-            ("users.get_by_email", email),  # as given: the database decides what "same case" means
+            ("users.get_by_email", key),
             (global_tag(ENTITY),),
             _get_by_email,
-            {"email": email},
+            {"email_key": key},
             ROW,
         )
         return rows[0] if rows else None
 
     async def update(self, id: str, data: UserUpdate) -> User:
         changes = data.changes()
+        if "email" in changes:
+            changes["email_key"] = email_key(changes["email"])
         rows = await self._scope.write(
             _update(frozenset(changes)), {**changes, "id": id, "user_id": id}, ROW, _write_tags(id)
         )

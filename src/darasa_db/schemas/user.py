@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from pydantic import Field, field_validator
@@ -17,12 +18,21 @@ from darasa_db.schemas._common import (
     reject_null,
 )
 
-__all__ = ["User", "UserCreate", "UserUpdate", "UserUpsert"]
+__all__ = ["User", "UserCreate", "UserUpdate", "UserUpsert", "email_key"]
 
 UserId = Text255
 Name = Text200
 ImageUrl = Text1000
 PasswordHash = Text1000
+
+
+def email_key(email: str) -> str:
+    """The form emails are compared in: NFKC-normalised and case-folded, in Python.
+
+    Uniqueness is enforced on this key, not on SQL `lower(email)`, whose folding depends on
+    the database's collation (under `C` it folds ASCII letters only).
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", email).casefold())
 
 
 class User(ReadModel):

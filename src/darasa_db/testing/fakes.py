@@ -48,6 +48,7 @@ from darasa_db.schemas import (
     UserUpsert,
 )
 from darasa_db.schemas._common import Embedding, JsonObject, Text500
+from darasa_db.schemas.user import email_key
 
 __all__ = [
     "InMemoryConversationRepository",
@@ -232,8 +233,8 @@ class InMemoryUserRepository(_Repository):
     """`UserRepository` in memory; emails are unique case-insensitively."""
 
     def _check_email(self, email: str, id: str) -> None:
-        wanted = email.lower()
-        if any(u.email.lower() == wanted and u.id != id for u in self._t.users.values()):
+        wanted = email_key(email)
+        if any(email_key(u.email) == wanted and u.id != id for u in self._t.users.values()):
             raise ConflictError("a user with this email already exists", field="email")
 
     async def create(self, data: UserCreate) -> User:
@@ -261,8 +262,8 @@ class InMemoryUserRepository(_Repository):
         return self._t.users.get(id)
 
     async def get_by_email(self, email: str) -> User | None:
-        wanted = email.lower()
-        return next((u for u in self._t.users.values() if u.email.lower() == wanted), None)
+        wanted = email_key(email)
+        return next((u for u in self._t.users.values() if email_key(u.email) == wanted), None)
 
     async def update(self, id: str, data: UserUpdate) -> User:
         existing = self._t.users.get(id)

@@ -9,6 +9,8 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from darasa_db.schemas.user import email_key
+
 __all__ = [
     "DIMENSIONS",
     "MESSAGE",
@@ -58,8 +60,8 @@ async def seed(conn: psycopg.AsyncConnection[Any], *, job_infos: int = 60) -> Se
     async with conn.transaction():
         for user in (ids.reader, ids.writer, ids.loader, ids.searcher):
             await conn.execute(
-                "INSERT INTO darasa.users (id, email, name) VALUES (%s, %s, %s)",
-                (user, f"{user}@example.com", user),
+                "INSERT INTO darasa.users (id, email, name, email_key) VALUES (%s, %s, %s, %s)",
+                (user, f"{user}@example.com", user, email_key(f"{user}@example.com")),
             )
         for index in range(job_infos):
             v = job_info_values(ids.reader, index)

@@ -19,6 +19,7 @@ __all__ = [
     "keyset_page",
     "notifying",
     "owned_job_info",
+    "row_of_owner",
 ]
 
 DEFAULT_LIMIT = 50
@@ -70,6 +71,11 @@ def as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+def row_of_owner(table: Table) -> ColumnElement[bool]:
+    """`table.id = :id` and the row's own `user_id` is `:user_id`."""
+    return (table.c.id == bindparam("id")) & (table.c.user_id == bindparam("user_id"))
 
 
 def owned_job_info() -> ColumnElement[bool]:

@@ -6,24 +6,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg.rows import kwargs_row, scalar_row
+from psycopg.rows import kwargs_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Executable, bindparam, delete, insert, select, update
+from sqlalchemy import Executable, bindparam, insert, update
 
-from darasa_db.cache.tags import global_tag, id_tag, user_tag
+from darasa_db.cache.tags import user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import ConversationRow
 from darasa_db.models.base import table_of
+from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
 from darasa_db.repositories._rows import assembler
-from darasa_db.repositories._scope import Scope
-from darasa_db.repositories._statements import (
-    DEFAULT_LIMIT,
-    as_uuid,
-    check_limit,
-    keyset_page,
-    notifying,
-)
+from darasa_db.repositories._scope import Build
+from darasa_db.repositories._statements import as_uuid, notifying, row_of_owner
 from darasa_db.schemas import Conversation, ConversationCreate, Message
 from darasa_db.schemas._common import Text500
 
@@ -46,7 +41,6 @@ def _conversation(**row: Any) -> Conversation:
 
 
 ROW = kwargs_row(_conversation)
-OWNED = (t.c.id == bindparam("id")) & (t.c.user_id == bindparam("user_id"))
 
 
 def _insert() -> Executable:
@@ -54,41 +48,26 @@ def _insert() -> Executable:
     return notifying(insert(t).values({c: bindparam(c) for c in columns}).returning(*t.c))
 
 
-def _get() -> Executable:
-    return select(t).where(OWNED)
-
-
-def _first_page() -> Executable:
-    return keyset_page(t, t.c.user_id == bindparam("user_id"), after=False)
-
-
-def _next_page() -> Executable:
-    return keyset_page(t, t.c.user_id == bindparam("user_id"), after=True)
-
-
 def _append() -> Executable:
     # One UPDATE with jsonb concatenation: concurrent appends serialise on the row lock.
     appended = t.c.messages.concat(bindparam("messages", type_=t.c.messages.type))
-    return notifying(update(t).where(OWNED).values(messages=appended).returning(*t.c))
+    return notifying(update(t).where(row_of_owner(t)).values(messages=appended).returning(*t.c))
 
 
 def _rename() -> Executable:
-    return notifying(update(t).where(OWNED).values(title=bindparam("title")).returning(*t.c))
-
-
-def _delete() -> Executable:
-    return notifying(delete(t).where(OWNED).returning(t.c.id))
+    renamed = update(t).where(row_of_owner(t)).values(title=bindparam("title"))
+    return notifying(renamed.returning(*t.c))
 
 
 def _dump(messages: Sequence[Message]) -> Jsonb:
     return Jsonb([m.model_dump() for m in messages])
 
 
-class SqlConversationRepository:
-    """Conversations on PostgreSQL."""
+class SqlConversationRepository(UserOwnedRepository[Conversation]):
+    """Conversations on PostgreSQL (`get`, `list_for_user` and `delete` from
+    `UserOwnedRepository`)."""
 
-    def __init__(self, scope: Scope) -> None:
-        self._scope = scope
+    _owned = UserOwnedTable(t, ENTITY, ROW)
 
     async def create(self, user_id: str, data: ConversationCreate) -> Conversation:
         params = {"user_id": user_id, "title": data.title, "messages": _dump(data.messages)}
@@ -96,34 +75,6 @@ class SqlConversationRepository:
             _insert, params, ROW, (user_tag(ENTITY, user_id),), parent_id=user_id
         )
         return rows[0]
-
-    async def get(self, id: uuid.UUID | str, *, user_id: str) -> Conversation | None:
-        key = as_uuid(id)
-        if key is None:
-            return None
-        rows = await self._scope.read(
-            ("conversations.get", key, user_id),
-            (global_tag(ENTITY), user_tag(ENTITY, user_id), id_tag(ENTITY, key)),
-            _get,
-            {"id": key, "user_id": user_id},
-            ROW,
-        )
-        return rows[0] if rows else None
-
-    async def list_for_user(
-        self, user_id: str, *, limit: int = DEFAULT_LIMIT, after: uuid.UUID | str | None = None
-    ) -> list[Conversation]:
-        check_limit(limit)
-        cursor = None if after is None else as_uuid(after)
-        if after is not None and cursor is None:
-            return []
-        return await self._scope.read(
-            ("conversations.list_for_user", user_id, limit, cursor),
-            (global_tag(ENTITY), user_tag(ENTITY, user_id)),
-            _first_page if cursor is None else _next_page,
-            {"user_id": user_id, "limit": limit, "after": cursor},
-            ROW,
-        )
 
     async def append_messages(
         self, id: uuid.UUID | str, messages: Sequence[Message], *, user_id: str
@@ -146,19 +97,10 @@ class SqlConversationRepository:
             raise NotFoundError("conversation", id)
         return await self._write_one(_rename, key, user_id, {"title": checked})
 
-    async def delete(self, id: uuid.UUID | str, *, user_id: str) -> bool:
-        key = as_uuid(id)
-        if key is None:
-            return False
-        tags = (user_tag(ENTITY, user_id), id_tag(ENTITY, key))
-        rows = await self._scope.write(_delete, {"id": key, "user_id": user_id}, scalar_row, tags)
-        return bool(rows)
-
     async def _write_one(
-        self, build: Any, key: uuid.UUID, user_id: str, params: dict[str, Any]
+        self, build: Build, key: uuid.UUID, user_id: str, params: dict[str, Any]
     ) -> Conversation:
-        tags = (user_tag(ENTITY, user_id), id_tag(ENTITY, key))
-        rows = await self._scope.write(build, {**params, "id": key, "user_id": user_id}, ROW, tags)
-        if not rows:
+        row = await self._write_owned(build, key, user_id, params)
+        if row is None:
             raise NotFoundError("conversation", key)
-        return rows[0]
+        return row

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import itertools
 import struct
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.rows import kwargs_row, scalar_row
+from psycopg.rows import kwargs_row
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, Executable, bindparam, delete, insert, literal_column, select
+from sqlalchemy import ColumnElement, Executable, bindparam, insert, literal_column, select
 
-from darasa_db.cache.tags import global_tag, id_tag, user_tag
+from darasa_db.cache.tags import user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import EMBEDDING_DIMENSIONS, DocumentRow
 from darasa_db.models.base import table_of
-from darasa_db.repositories._scope import Scope, set_rls_identity
-from darasa_db.repositories._statements import (
-    DEFAULT_LIMIT,
-    as_uuid,
-    check_limit,
-    keyset_page,
-    notifying,
-)
+from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
+from darasa_db.repositories._scope import set_rls_identity
+from darasa_db.repositories._statements import check_limit, notifying
 from darasa_db.schemas import Document, DocumentCreate, DocumentMatch
 from darasa_db.schemas._common import Embedding, JsonObject
 
@@ -54,28 +48,11 @@ def _match(**row: Any) -> DocumentMatch:
 ROW = kwargs_row(_document)
 MATCH = kwargs_row(_match)
 ONE: ColumnElement[float] = literal_column("1.0")
-OWNED = (t.c.id == bindparam("id")) & (t.c.user_id == bindparam("user_id"))
 
 
 def _insert() -> Executable:
     columns = ("user_id", "title", "content", "metadata", "embedding")
     return notifying(insert(t).values({c: bindparam(c) for c in columns}).returning(*t.c))
-
-
-def _get() -> Executable:
-    return select(t).where(OWNED)
-
-
-def _first_page() -> Executable:
-    return keyset_page(t, t.c.user_id == bindparam("user_id"), after=False)
-
-
-def _next_page() -> Executable:
-    return keyset_page(t, t.c.user_id == bindparam("user_id"), after=True)
-
-
-def _delete() -> Executable:
-    return notifying(delete(t).where(OWNED).returning(t.c.id))
 
 
 def _search(*, exact: bool, threshold: bool, metadata: bool) -> Executable:
@@ -118,11 +95,11 @@ def _search_builder(exact: bool, threshold: bool, metadata: bool) -> Callable[[]
 _SEARCHES = {flags: _search_builder(*flags) for flags in itertools.product((False, True), repeat=3)}
 
 
-class SqlDocumentRepository:
-    """Documents on PostgreSQL with pgvector."""
+class SqlDocumentRepository(UserOwnedRepository[Document]):
+    """Documents on PostgreSQL with pgvector (`get`, `list_for_user` and `delete` from
+    `UserOwnedRepository`)."""
 
-    def __init__(self, scope: Scope) -> None:
-        self._scope = scope
+    _owned = UserOwnedTable(t, ENTITY, ROW)
 
     async def create(self, user_id: str, data: DocumentCreate) -> Document:
         params = {
@@ -179,42 +156,6 @@ class SqlDocumentRepository:
         except NotFoundError:
             raise NotFoundError("user", user_id) from None
         return count
-
-    async def get(self, id: uuid.UUID | str, *, user_id: str) -> Document | None:
-        key = as_uuid(id)
-        if key is None:
-            return None
-        rows = await self._scope.read(
-            ("documents.get", key, user_id),
-            (global_tag(ENTITY), user_tag(ENTITY, user_id), id_tag(ENTITY, key)),
-            _get,
-            {"id": key, "user_id": user_id},
-            ROW,
-        )
-        return rows[0] if rows else None
-
-    async def list_for_user(
-        self, user_id: str, *, limit: int = DEFAULT_LIMIT, after: uuid.UUID | str | None = None
-    ) -> list[Document]:
-        check_limit(limit)
-        cursor = None if after is None else as_uuid(after)
-        if after is not None and cursor is None:
-            return []
-        return await self._scope.read(
-            ("documents.list_for_user", user_id, limit, cursor),
-            (global_tag(ENTITY), user_tag(ENTITY, user_id)),
-            _first_page if cursor is None else _next_page,
-            {"user_id": user_id, "limit": limit, "after": cursor},
-            ROW,
-        )
-
-    async def delete(self, id: uuid.UUID | str, *, user_id: str) -> bool:
-        key = as_uuid(id)
-        if key is None:
-            return False
-        tags = (user_tag(ENTITY, user_id), id_tag(ENTITY, key))
-        rows = await self._scope.write(_delete, {"id": key, "user_id": user_id}, scalar_row, tags)
-        return bool(rows)
 
     async def similarity_search(
         self,

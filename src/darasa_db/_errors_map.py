@@ -15,7 +15,7 @@ from darasa_db.errors import (
 )
 from darasa_db.settings import DatabaseSettings
 
-__all__ = ["is_transient_read_error", "translate"]
+__all__ = ["is_transient_read_error", "is_unstorable", "translate"]
 
 _FK_PARENTS = {
     "fk_job_info_user_id_users": "user",
@@ -86,3 +86,14 @@ def is_transient_read_error(exc: BaseException) -> bool:
 def _is_transaction_conflict(exc: BaseException) -> bool:
     """A serialization failure or deadlock: SQLSTATE class 40 (psycopg has no common base)."""
     return isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("40")
+
+
+def is_unstorable(exc: BaseException) -> bool:
+    """True when a parameter could not even be sent: a NUL or a lone surrogate in a key.
+
+    Inputs are validated before any SQL, so only lookup keys (ids, emails) get here; no stored
+    row can hold such a value, so the lookup matches nothing.
+    """
+    if isinstance(exc, UnicodeEncodeError):
+        return True
+    return isinstance(exc, psycopg.DataError) and exc.sqlstate is None and "NUL" in str(exc)

@@ -17,7 +17,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import AsyncRowFactory
 from sqlalchemy import Executable
 
-from darasa_db._errors_map import is_transient_read_error, translate
+from darasa_db._errors_map import is_transient_read_error, is_unstorable, translate
 
 if TYPE_CHECKING:
     from darasa_db.database import Database
@@ -59,7 +59,9 @@ class Scope:
                 await set_rls_identity(conn, params)
                 await cur.execute(self.db.sql(build), params)
                 return await cur.fetchall()
-        except (psycopg.Error, UnicodeEncodeError) as exc:  # lone surrogates
+        except (psycopg.Error, UnicodeEncodeError) as exc:
+            if is_unstorable(exc):
+                return []  # a key PostgreSQL cannot store matches no row
             error = translate(exc, self.db.settings, parent_id=parent_id)
             assert error is not None
             raise error from exc

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select, tuple_
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
 
+from darasa_db.schemas._common import check_text
+
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
@@ -20,6 +22,7 @@ __all__ = [
     "notifying",
     "owned_job_info",
     "row_of_owner",
+    "storable",
 ]
 
 DEFAULT_LIMIT = 50
@@ -54,6 +57,15 @@ def keyset_page(table: Table, owner: ColumnElement[bool], *, after: bool) -> Sel
             tuple_(table.c.created_at, table.c.id) < tuple_(cursor.c.created_at, cursor.c.id),
         )
     return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("limit"))
+
+
+def storable(value: str) -> bool:
+    """False for text PostgreSQL cannot store (NUL, lone surrogates): such a key names no row."""
+    try:
+        check_text(value)
+    except ValueError:
+        return False
+    return True
 
 
 def check_limit(limit: int) -> int:

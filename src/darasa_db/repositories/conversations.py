@@ -74,6 +74,8 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
         rows = await self._scope.write(
             _insert, params, ROW, (user_tag(ENTITY, user_id),), parent_id=user_id
         )
+        if not rows:  # a user id that cannot be stored names no user
+            raise NotFoundError("user", user_id)
         return rows[0]
 
     async def append_messages(

@@ -20,7 +20,7 @@ from darasa_db.models import EMBEDDING_DIMENSIONS, DocumentRow
 from darasa_db.models.base import table_of
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
 from darasa_db.repositories._scope import set_rls_identity
-from darasa_db.repositories._statements import check_limit, notifying
+from darasa_db.repositories._statements import check_limit, notifying, storable
 from darasa_db.schemas import Document, DocumentCreate, DocumentMatch
 from darasa_db.schemas._common import Embedding, JsonObject
 
@@ -111,6 +111,8 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
         }
         tags = (user_tag(ENTITY, user_id),)
         rows = await self._scope.write(_insert, params, ROW, tags, parent_id=user_id)
+        if not rows:  # a user id that cannot be stored names no user
+            raise NotFoundError("user", user_id)
         return rows[0]
 
     async def create_many(self, user_id: str, documents: Sequence[DocumentCreate]) -> int:
@@ -121,6 +123,8 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
                 )
         if not documents:
             return 0
+        if not storable(user_id):
+            raise NotFoundError("user", user_id)
         db = self._scope.db
         columns = "user_id, title, content, metadata, embedding"
         rls = db.settings.row_level_security

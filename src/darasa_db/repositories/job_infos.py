@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import Executable, bindparam, insert
 
 from darasa_db.cache.tags import id_tag, job_info_tag, user_tag
+from darasa_db.errors import NotFoundError
 from darasa_db.models import JobInfoRow
 from darasa_db.models.base import table_of
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
@@ -35,6 +36,8 @@ class SqlJobInfoRepository(UserOwnedRepository[JobInfo]):
         params = {**data.model_dump(), "user_id": user_id}
         tags = (user_tag(ENTITY, user_id),)
         rows = await self._scope.write(_insert, params, ROW, tags, parent_id=user_id)
+        if not rows:  # a user id that cannot be stored names no user
+            raise NotFoundError("user", user_id)
         return rows[0]
 
     async def update(self, id: uuid.UUID | str, data: JobInfoUpdate, *, user_id: str) -> JobInfo:

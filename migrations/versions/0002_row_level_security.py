@@ -58,6 +58,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     s = schema()
     for table in policies(s):
+        op.execute(f'ALTER TABLE "{s}"."{table}" NO FORCE ROW LEVEL SECURITY')
         op.execute(f'ALTER TABLE "{s}"."{table}" DISABLE ROW LEVEL SECURITY')
         op.execute(f'DROP POLICY IF EXISTS darasa_owner ON "{s}"."{table}"')
     op.execute(f'DROP POLICY IF EXISTS darasa_by_email ON "{s}".users')

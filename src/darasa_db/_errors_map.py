@@ -77,6 +77,8 @@ def is_transient_read_error(exc: BaseException) -> bool:
     """
     if _is_transaction_conflict(exc):
         return True
+    if isinstance(exc, psycopg_pool.PoolTimeout | psycopg_pool.PoolClosed):
+        return False  # waiting again for a busy or closed pool only multiplies the wait
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -65,6 +66,17 @@ class _LifoPool(psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]):
         return conn
 
 
+def cache_channel(schema: str) -> str:
+    """The NOTIFY channel of `schema`'s cache invalidations (`darasa_cache_<schema>`).
+
+    Channel names are identifiers of at most 63 bytes: a longer one is shortened with a hash.
+    """
+    channel = f"darasa_cache_{schema}"
+    if len(channel) <= 63:
+        return channel
+    return f"darasa_cache_{hashlib.sha1(schema.encode()).hexdigest()[:16]}"
+
+
 class _Repositories:
     """The six repositories, bound to one scope (the pool, or one transaction)."""
 
@@ -101,7 +113,7 @@ class Database(_Repositories):
         self.test_mode = settings.is_test_mode
         """Decided once, at construction: at most 5 connections, no prepared statements."""
         self.schema = settings.schema_name
-        self.channel = f"darasa_cache_{self.schema}"
+        self.channel = cache_channel(self.schema)
         self.sender_id = uuid.uuid4().hex
         self.pgvector_version: tuple[int, ...] | None = None
         self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
@@ -204,8 +216,22 @@ class Database(_Repositories):
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
-                self._pool = await self._open_pool()
+                pool = await self._open_pool()
+                if self._closed:  # close() ran while the pool was opening
+                    await self._discard(pool)
+                    raise DatabaseUnavailableError(
+                        self.settings.host, self.settings.port, "the Database is closed"
+                    )
+                self._pool = pool
         return self._pool
+
+    async def _discard(
+        self, pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
+    ) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+        await pool.close()
 
     async def _open_pool(self) -> psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
         s = self.settings

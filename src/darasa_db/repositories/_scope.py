@@ -239,9 +239,13 @@ class TransactionScope(Scope):
     async def run(
         self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
     ) -> Any:
-        async with self.conn.transaction():  # a savepoint: a failed COPY leaves the outer tx usable
-            result = await _guarded(work, self.conn, self.db)
-            await _notify(self.conn, self.db, tags)
+        async def unit(conn: psycopg.AsyncConnection[Any]) -> Any:
+            async with conn.transaction():  # a savepoint: a failed COPY leaves the tx usable
+                result = await work(conn)
+                await _notify(conn, self.db, tags)
+            return result
+
+        result = await _guarded(unit, self.conn, self.db)
         self.pending.extend(tags)
         return result
 

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import pytest_asyncio
 from psycopg import sql
 
 from darasa_db import migrate
@@ -33,14 +32,19 @@ from darasa_db.testing.servers import DEFAULT_IMAGE, TestServer, planned_backend
 
 __all__ = [
     "darasa_database_url",
-    "darasa_db",
     "darasa_memory_db",
     "darasa_server",
     "database_url_for",
 ]
 
-TEMPLATE = "darasa_test_template"
+TEMPLATE = f"darasa_test_template_{os.getpid()}"
+"""This session's migrated template database (per process: parallel sessions never clash)."""
 _counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A Database built at import time, before PYTEST_CURRENT_TEST exists, is in test mode too.
+    os.environ.setdefault("DARASA_DB_TEST_MODE", "1")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -112,6 +116,8 @@ def darasa_server() -> Iterator[TestServer]:
                 sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(TEMPLATE))
             )
         yield server
+        with contextlib.suppress(psycopg.OperationalError):
+            drop_database(server.url, TEMPLATE)
     finally:
         server.stop()
 
@@ -126,12 +132,23 @@ def darasa_database_url(darasa_server: TestServer) -> Iterator[str]:
         drop_database(darasa_server.url, name)
 
 
-@pytest_asyncio.fixture
-async def darasa_db(darasa_database_url: str) -> AsyncIterator[Database]:
-    """A `Database` in test mode on this test's database, with the default cache."""
-    db = Database(DatabaseSettings(url=darasa_database_url, test_mode=True))
-    yield db
-    await db.close()
+try:  # pytest-asyncio comes with darasa-db[test]; without it a host's pytest still runs
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - only in hosts without the extra
+
+    @pytest.fixture(name="darasa_db")
+    def _darasa_db_needs_pytest_asyncio() -> None:
+        """Fails: the `darasa_db` fixture needs pytest-asyncio (darasa-db[test])."""
+        pytest.fail("the darasa_db fixture needs pytest-asyncio: pip install 'darasa-db[test]'")
+
+else:
+
+    @pytest_asyncio.fixture(name="darasa_db")
+    async def _darasa_db(darasa_database_url: str) -> AsyncIterator[Database]:
+        """A `Database` in test mode on this test's database, with the default cache."""
+        db = Database(DatabaseSettings(url=darasa_database_url, test_mode=True))
+        yield db
+        await db.close()
 
 
 @pytest.fixture

@@ -36,7 +36,6 @@ class CacheListener:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self.listening = False
         """True while LISTEN is in effect on a live connection: reads may use the cache."""
-        self.received = 0
         """Notices from other processes applied so far."""
 
     @property
@@ -115,7 +114,6 @@ class CacheListener:
             return
         if sender == self._db.sender_id:
             return  # our own write: invalidated locally after its commit
-        self.received += 1
         if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
             cache.invalidate(*tags)
         else:  # None asks for a full clear (tags too long for one notice)

@@ -31,8 +31,6 @@ Build = Callable[[], Executable]
 class Scope:
     """Runs a repository's statements; subclasses decide connection, cache and retries."""
 
-    in_transaction = False
-
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -198,8 +196,6 @@ class PoolScope(Scope):
 
 class TransactionScope(Scope):
     """Every call runs on the transaction's connection; invalidations wait for the commit."""
-
-    in_transaction = True
 
     def __init__(self, db: Database, conn: psycopg.AsyncConnection[Any]) -> None:
         super().__init__(db)

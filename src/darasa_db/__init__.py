@@ -14,6 +14,7 @@ from darasa_db.errors import (
     MigrationError,
     NotFoundError,
     QueryTimeoutError,
+    TransactionConflictError,
 )
 from darasa_db.settings import DatabaseSettings
 
@@ -32,6 +33,7 @@ __all__ = [
     "QueryTimeoutError",
     "TagCache",
     "Transaction",
+    "TransactionConflictError",
     "__version__",
     "migrate",
     "rls",

@@ -10,11 +10,18 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "QueryTimeoutError",
+    "TransactionConflictError",
 ]
 
 
 class DarasaDBError(Exception):
-    """Base class of the errors darasa-db raises."""
+    """Base class of the errors darasa-db raises.
+
+    `retryable` is True when running the same call again may succeed (a lost connection, a
+    serialization failure); False when it would fail the same way (bad input, a missing row).
+    """
+
+    retryable: bool = False
 
 
 class ConfigurationError(DarasaDBError, ValueError):
@@ -44,6 +51,8 @@ class DatabaseUnavailableError(DarasaDBError, ConnectionError):
     The message names host and port and the cause; it never contains the password.
     """
 
+    retryable = True
+
     def __init__(self, host: str, port: int | str | None, cause: str) -> None:
         where = f"{host}:{port}" if port not in (None, "") else host
         super().__init__(f"PostgreSQL at {where} is unavailable: {cause}")
@@ -58,3 +67,12 @@ class QueryTimeoutError(DarasaDBError, TimeoutError):
 
 class MigrationError(DarasaDBError):
     """A migration cannot run: unknown revision, or a database migrated by newer code."""
+
+
+class TransactionConflictError(DarasaDBError):
+    """A serialization failure, deadlock or lock timeout: the transaction was rolled back.
+
+    Retryable: run the whole unit of work again.
+    """
+
+    retryable = True

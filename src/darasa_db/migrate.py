@@ -220,6 +220,27 @@ def _refuse_going_back(revision: str, current: str | None, schema: str) -> None:
         )
 
 
+def _refuse_going_forward(revision: str, current: str | None, schema: str) -> None:
+    """A downgrade to a revision the database has not reached yet is a mistake, not a no-op.
+
+    A revision already reached (the current one, or base, or -N steps at base) is fine: the
+    downgrade then has nothing to do.
+    """
+    if revision == "base" or revision[0] in "+-":
+        return
+    if revision in ("head", "heads"):
+        target = head()
+    else:
+        script = _scripts().get_revision(revision)
+        target = str(script.revision) if script is not None else revision
+    if target != current and current in [None, *_steps(target, None)]:
+        raise MigrationError(
+            f"schema {schema!r} is at {current or 'base'}, below {revision!r}, which is not a "
+            "valid downgrade target: use upgrade (darasa-db migrate) to go forward; "
+            "nothing was changed"
+        )
+
+
 def _steps(upper: str | None, lower: str | None) -> list[str]:
     """Revisions strictly above `lower` up to `upper`, oldest first."""
     if upper is None or upper == lower:
@@ -250,11 +271,13 @@ def _migrate(target: Target, revision: str, schema: str | None, *, up: bool) -> 
                 _known(before, schema_name)
                 if up:
                     _refuse_going_back(revision, before, schema_name)
+                else:
+                    _refuse_going_forward(revision, before, schema_name)
                 config = _config(connection, schema_name)
                 if up:
                     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"'))
                     command.upgrade(config, revision)
-                else:
+                elif before is not None:  # at base there is nothing to revert, nor to drop
                     command.downgrade(config, revision)
                     _drop_if_empty(connection, schema_name)
                 after = _read_version(connection, schema_name)

@@ -1,17 +1,26 @@
 """A small typed host application, as a service built on darasa-db would be written.
 
-`nox -s typecheck` runs `mypy --strict` over this file: it proves that the public names are
-typed for consumers, that `Database` and `InMemoryDatabase` both satisfy the same repository
-Protocols, and that a service written against the Protocols accepts either.
+`nox -s typecheck` runs `mypy --strict` over this file, and `test_consumer_typing.py` runs it
+without pydantic's mypy plugin, as most hosts do: it proves that the public names are typed
+for consumers, that `Database` and `InMemoryDatabase` both satisfy the same repository
+Protocols, that a service written against the Protocols accepts either, and that inputs take
+embeddings as lists, tuples or numpy arrays.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from darasa_db import Database, NotFoundError
-from darasa_db.repositories import JobInfoRepository, UserRepository
+from darasa_db.repositories import DocumentRepository, JobInfoRepository, UserRepository
 from darasa_db.schemas import (
+    DocumentCreate,
+    DocumentMatch,
+    EmbeddingInput,
     ExperienceLevel,
     JobInfo,
     JobInfoCreate,
@@ -90,3 +99,45 @@ async def onboard_atomically(db: Database, auth_id: str, email: str, company: st
         service = service_for(tx)
         user = await service.sign_in(auth_id, email, name=email.split("@")[0])
         return await service.start_preparing(user.id, company, "Backend engineer", "senior")
+
+
+def notes_from_a_model(vectors: NDArray[np.float32]) -> list[DocumentCreate]:
+    """Documents whose embeddings come from a model as the rows of a numpy array."""
+    return [
+        DocumentCreate(title=f"note {i}", content="...", embedding=row, metadata={"row": i})
+        for i, row in enumerate(vectors)
+    ]
+
+
+def note_from_floats(embedding: list[float], tags: dict[str, str]) -> DocumentCreate:
+    """A document whose embedding is a plain list of floats and metadata a dict of strings."""
+    return DocumentCreate(title="note", content="...", embedding=embedding, metadata=tags)
+
+
+def constant_note() -> DocumentCreate:
+    """A document built inline, as a quick script would."""
+    return DocumentCreate(title="zeros but one", content="...", embedding=[0.1] * 1536)
+
+
+def embedding_of(text: str) -> EmbeddingInput:
+    """A stand-in for an embedding model; either a list or an array is a valid embedding."""
+    rng = np.random.default_rng(len(text))
+    array: NDArray[np.float64] = rng.random(1536)
+    return array if text else [float(x) for x in array]
+
+
+async def search(
+    documents: DocumentRepository, user_id: str, query: Sequence[float]
+) -> list[DocumentMatch]:
+    """The caller's five nearest documents to `query`."""
+    stored = await documents.create_many(user_id, [note_from_floats(list(query), {"k": "v"})])
+    assert stored == 1
+    return await documents.similarity_search(query, user_id=user_id, limit=5)
+
+
+def stored_embedding(document: DocumentCreate) -> tuple[float, ...] | None:
+    """Validated, an embedding is a tuple of floats whatever it was given as."""
+    embedding: tuple[float, ...] | None = document.embedding
+    metadata: dict[str, Any] = document.metadata
+    assert isinstance(metadata, dict)
+    return embedding

@@ -4,6 +4,7 @@ Inputs are validated before any SQL runs: a bad value raises `pydantic.Validatio
 naming the field, and nothing is written.
 """
 
+from darasa_db.schemas._common import EmbeddingInput
 from darasa_db.schemas.conversation import Conversation, ConversationCreate, Message, MessageRole
 from darasa_db.schemas.document import Document, DocumentCreate, DocumentMatch
 from darasa_db.schemas.interview import Interview, InterviewCreate, InterviewUpdate
@@ -17,6 +18,7 @@ __all__ = [
     "Document",
     "DocumentCreate",
     "DocumentMatch",
+    "EmbeddingInput",
     "ExperienceLevel",
     "Interview",
     "InterviewCreate",

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, TypeAlias
 
+import numpy as np
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from numpy.typing import NDArray
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
 
 from darasa_db.models.document import EMBEDDING_DIMENSIONS
 
 __all__ = [
     "MAX_JSON_DEPTH",
+    "MAX_JSON_INT_DIGITS",
     "Email",
     "Embedding",
+    "EmbeddingInput",
     "InputModel",
     "JsonObject",
     "ReadModel",
@@ -29,9 +42,20 @@ __all__ = [
     "UpdateModel",
     "check_text",
     "reject_null",
+    "validate_embedding",
+    "validate_json_object",
 ]
 
 MAX_JSON_DEPTH = 32
+"""How deeply JSON values (document metadata) may nest."""
+
+MAX_JSON_INT_DIGITS = 4300
+"""The most digits an integer inside a JSON value may have.
+
+Python refuses to convert longer integers to and from text (`sys.set_int_max_str_digits`),
+so a longer one could be neither written as JSON nor read back. A lower limit set in this
+process is respected too.
+"""
 
 
 def check_text(value: str) -> str:
@@ -101,6 +125,9 @@ def _not_all_zero(value: tuple[float, ...]) -> tuple[float, ...]:
     return value
 
 
+EmbeddingInput: TypeAlias = Sequence[float] | NDArray[np.floating[Any]]
+"""What an embedding may be given as: a list or tuple of floats, or a 1-d numpy float array."""
+
 Embedding: TypeAlias = Annotated[
     tuple[FiniteFloat, ...],
     BeforeValidator(_to_list),
@@ -115,8 +142,15 @@ def _check_json(value: Any, depth: int = 0) -> None:
         raise ValueError(f"is nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, str):
         check_text(value)
-    elif isinstance(value, bool) or value is None or isinstance(value, int):
+    elif isinstance(value, bool) or value is None:
         return
+    elif isinstance(value, int):
+        digits = _max_int_digits()
+        if value.bit_length() > 3 * digits and abs(value) >= 10**digits:  # 2**3d < 10**d
+            raise ValueError(
+                f"holds an integer of more than {digits} digits, which cannot be stored as JSON "
+                "and read back"
+            )
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("must not contain NaN or infinite numbers (not valid JSON)")
@@ -133,6 +167,11 @@ def _check_json(value: Any, depth: int = 0) -> None:
         raise ValueError(f"holds a {type(value).__name__}, which is not JSON")
 
 
+def _max_int_digits() -> int:
+    configured = sys.get_int_max_str_digits()  # 0 means unlimited in this process
+    return min(configured, MAX_JSON_INT_DIGITS) if configured else MAX_JSON_INT_DIGITS
+
+
 def _json_object(value: Any) -> Any:
     if not isinstance(value, Mapping):
         raise ValueError("must be a JSON object (a dict)")
@@ -141,7 +180,21 @@ def _json_object(value: Any) -> Any:
 
 
 JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_object)]
-"""A JSON object: string keys, finite numbers, no NUL, at most 32 levels deep."""
+"""A JSON object: string keys, finite numbers, integers of at most 4300 digits, no NUL, at
+most 32 levels deep."""
+
+_EMBEDDING = TypeAdapter(Embedding, config=ConfigDict(title="embedding"))
+_JSON_OBJECT = TypeAdapter(JsonObject, config=ConfigDict(title="metadata"))
+
+
+def validate_embedding(value: EmbeddingInput) -> tuple[float, ...]:
+    """`value` as a valid embedding; a `ValidationError` titled `embedding` otherwise."""
+    return _EMBEDDING.validate_python(value)
+
+
+def validate_json_object(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`value` as a valid JSON object; a `ValidationError` titled `metadata` otherwise."""
+    return _JSON_OBJECT.validate_python(value)
 
 
 class ReadModel(BaseModel):

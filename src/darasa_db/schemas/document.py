@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from darasa_db.schemas._common import (
     Embedding,
+    EmbeddingInput,
     InputModel,
     JsonObject,
     ReadModel,
@@ -41,9 +43,23 @@ class DocumentMatch(ReadModel):
 
 
 class DocumentCreate(InputModel):
-    """A new document; `embedding` is exactly 1536 finite floats (list, tuple or numpy array)."""
+    """A new document; `embedding` is exactly 1536 finite floats (list, tuple or numpy array).
+
+    Validated, `metadata` is a dict and `embedding` a tuple of floats, whatever was given.
+    """
 
     title: Text500
     content: Text1M
     metadata: JsonObject = Field(default_factory=dict)
     embedding: Embedding | None = Field(default=None, repr=False)
+
+    if TYPE_CHECKING:  # what callers may pass, for type checkers without pydantic's plugin
+
+        def __init__(
+            self,
+            *,
+            title: str,
+            content: str,
+            metadata: Mapping[str, Any] = ...,
+            embedding: EmbeddingInput | None = None,
+        ) -> None: ...

@@ -15,15 +15,16 @@ __all__ = ["embedded_server"]
 
 @contextmanager
 def embedded_server() -> Iterator[str]:
-    """Start pgserver in a temporary directory, migrate it, yield its unix-socket URL."""
-    import pgserver  # imported here, after the CLI has silenced platformdirs' warnings
+    """Start the embedded server in a temporary directory, migrate it, yield its socket URL."""
+    from darasa_db import embedded  # imported here, after the CLI has silenced platformdirs
 
-    directory = Path(tempfile.mkdtemp(prefix="darasa-bench-"))
-    server = pgserver.get_server(directory, cleanup_mode="stop")
+    root = Path(tempfile.mkdtemp(prefix="darasa-bench-"))
+    root.chmod(0o755)  # as root, PostgreSQL runs as the unprivileged "pgserver" user
+    directory = root / "pgdata"
     try:
-        url = str(server.get_uri())
+        url = embedded.embedded_url(directory)
         migrate.upgrade(url)
         yield url
     finally:
-        server.cleanup()
-        shutil.rmtree(directory, ignore_errors=True)
+        embedded._stop(directory)
+        shutil.rmtree(root, ignore_errors=True)

@@ -77,11 +77,9 @@ def _run_console_script() -> None:
 
 
 def _stop_embedded() -> None:
-    import pgserver
+    from darasa_db.embedded import _stop
 
-    server = pgserver.get_server(data_directory())
-    server.cleanup_mode = "stop"
-    server.cleanup()
+    _stop(data_directory())
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ only place that knows that, so the provider can change again (see docs/platform.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,18 @@ def _start(path: Path, *, stop_at_exit: bool) -> Any:
     return provider.get_server(
         path, cleanup_mode="stop" if stop_at_exit else None, postgres_version=POSTGRES_MAJOR
     )
+
+
+def _stop(path: Path, mode: str = "fast") -> None:
+    """Stop the server on `path` if one runs there (`pg_ctl stop -m <mode>`)."""
+    _servers.pop(path.resolve(), None)
+    if (path / "postmaster.pid").exists():
+        _pg_ctl(path, "stop", "-m", mode)
+
+
+def _pg_ctl(path: Path, *args: str) -> None:
+    """Run `pg_ctl -D path *args`; as root, as the unprivileged user the server runs as."""
+    command = [str(bin_directory() / "pg_ctl"), "-D", str(path), *args]
+    if os.geteuid() == 0:  # the provider runs PostgreSQL as "pgserver" when started as root
+        command = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in command)]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)

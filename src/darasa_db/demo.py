@@ -8,6 +8,7 @@ conversation, then deletes the user and counts the rows to show that everything 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,7 +112,9 @@ async def run_demo(
 ) -> None:
     """Run the demo on `url` (schema `schema`), writing one line per step to `out`.
 
-    Raises `DarasaDBError` if any row of the demo user survives the final delete.
+    Raises `DarasaDBError` if any row of the demo user survives the final delete. When a step
+    fails or the demo is interrupted (Ctrl-C, a closed pipe), the demo user and every row it
+    made are deleted before the exception propagates.
     """
     settings = DatabaseSettings(url=url, schema_name=schema)
     report = _Report(out)
@@ -125,97 +128,110 @@ async def run_demo(
     async with Database(settings) as db:
         tag = uuid.uuid4().hex[:12]
         user_id = f"user_demo_{tag}"
-        with report.step("sync user (upsert)") as say:
-            email = f"demo+{tag}@example.com"
-            user = await db.users.upsert(UserUpsert(id=user_id, email=email, name="Demo User"))
-            again = await db.users.upsert(
-                UserUpsert(id=user_id, email=email, name="Demo User (renamed in the auth app)")
-            )
-            say(f"created {user.id} <{user.email}>")
-            same = again.created_at == user.created_at
-            say(f"synced again by id: name now {again.name!r}, same row: {same}")
+        try:
+            await _flows(db, report, user_id, tag)
+        except BaseException:  # Ctrl-C (a cancellation), a closed pipe, an error: clean up
+            await _remove_user(db, user_id)
+            raise
 
-        with report.step("create job info") as say:
-            job = await db.job_infos.create(
-                user_id,
-                JobInfoCreate(
-                    name="Acme",
-                    title="Backend engineer",
-                    experience_level="senior",
-                    description="Python, PostgreSQL and distributed systems.",
-                ),
-            )
-            say(f"{job.name} / {job.title} ({job.experience_level}), id {job.id}")
 
-        with report.step("add questions") as say:
-            async with db.transaction() as tx:
-                for difficulty, text in QUESTIONS.items():
-                    await tx.questions.create(
-                        job.id, QuestionCreate(text=text, difficulty=difficulty), user_id=user_id
-                    )
-            listed = await db.questions.list_for_job_info(job.id, user_id=user_id)
-            levels = ", ".join(d for d in QUESTIONS if any(q.difficulty == d for q in listed))
-            say(f"{len(listed)} questions ({levels}) in one transaction")
+async def _remove_user(db: Database, user_id: str) -> None:
+    """Delete the demo user, and with it every row the demo made; quietly, whatever happens."""
+    with contextlib.suppress(Exception):
+        await db.users.delete(user_id)
 
-        with report.step("record interview") as say:
-            interview = await db.interviews.create(
-                job.id, InterviewCreate(duration="15 minutes"), user_id=user_id
-            )
-            interview = await db.interviews.update(
-                interview.id,
-                InterviewUpdate(feedback="Clear structure; quantify the impact of your work."),
-                user_id=user_id,
-            )
-            say(f"{interview.duration}, feedback saved: {interview.feedback!r}")
 
-        with report.step("store documents") as say:
-            vectors, query = _embeddings()
-            stored = await db.documents.create_many(
-                user_id,
-                [
-                    DocumentCreate(
-                        title=title, content=content, metadata={"topic": i}, embedding=vector
-                    )
-                    for i, ((title, content), vector) in enumerate(
-                        zip(DOCUMENTS, vectors, strict=True)
-                    )
-                ],
-            )
-            say(f"{stored} documents with {EMBEDDING_DIMENSIONS}-d embeddings made in code")
+async def _flows(db: Database, report: _Report, user_id: str, tag: str) -> None:
+    """The demo's steps after the migration, for the user `user_id`, deleted at the end."""
+    with report.step("sync user (upsert)") as say:
+        email = f"demo+{tag}@example.com"
+        user = await db.users.upsert(UserUpsert(id=user_id, email=email, name="Demo User"))
+        again = await db.users.upsert(
+            UserUpsert(id=user_id, email=email, name="Demo User (renamed in the auth app)")
+        )
+        say(f"created {user.id} <{user.email}>")
+        same = again.created_at == user.created_at
+        say(f"synced again by id: name now {again.name!r}, same row: {same}")
 
-        with report.step("similarity search") as say:
-            matches = await db.documents.similarity_search(query, user_id=user_id, limit=3)
-            say(f"top {len(matches)} for a query about making PostgreSQL queries faster:")
-            for match in matches:
-                say(f"  {match.similarity:.3f}  {match.document.title}")
+    with report.step("create job info") as say:
+        job = await db.job_infos.create(
+            user_id,
+            JobInfoCreate(
+                name="Acme",
+                title="Backend engineer",
+                experience_level="senior",
+                description="Python, PostgreSQL and distributed systems.",
+            ),
+        )
+        say(f"{job.name} / {job.title} ({job.experience_level}), id {job.id}")
 
-        with report.step("conversation") as say:
-            conversation = await db.conversations.create(
-                user_id,
-                ConversationCreate(
-                    title="Interview practice",
-                    messages=[Message(role="system", content="You are an interview coach.")],
-                ),
-            )
-            await db.conversations.append_messages(
-                conversation.id,
-                [
-                    Message(role="user", content="How do I answer 'tell me about yourself'?"),
-                    Message(role="assistant", content="Present, past, future: in two minutes."),
-                ],
-                user_id=user_id,
-            )
-            renamed = await db.conversations.rename(
-                conversation.id, "Tell me about yourself", user_id=user_id
-            )
-            say(f"{len(renamed.messages)} messages, renamed to {renamed.title!r}")
+    with report.step("add questions") as say:
+        async with db.transaction() as tx:
+            for difficulty, text in QUESTIONS.items():
+                await tx.questions.create(
+                    job.id, QuestionCreate(text=text, difficulty=difficulty), user_id=user_id
+                )
+        listed = await db.questions.list_for_job_info(job.id, user_id=user_id)
+        levels = ", ".join(d for d in QUESTIONS if any(q.difficulty == d for q in listed))
+        say(f"{len(listed)} questions ({levels}) in one transaction")
 
-        with report.step("delete user") as say:
-            before = await _count_rows(db, user_id, job.id)
-            deleted = await db.users.delete(user_id)
-            after = await _count_rows(db, user_id, job.id)
-            say(f"deleted {user_id}; rows before: {_show(before)}")
-            say(f"rows after: {_show(after)}")
-            if not deleted or any(after.values()):
-                raise DarasaDBError(f"rows survived deleting the demo user: {_show(after)}")
-            say("nothing left: every row cascaded away with the user")
+    with report.step("record interview") as say:
+        interview = await db.interviews.create(
+            job.id, InterviewCreate(duration="15 minutes"), user_id=user_id
+        )
+        interview = await db.interviews.update(
+            interview.id,
+            InterviewUpdate(feedback="Clear structure; quantify the impact of your work."),
+            user_id=user_id,
+        )
+        say(f"{interview.duration}, feedback saved: {interview.feedback!r}")
+
+    with report.step("store documents") as say:
+        vectors, query = _embeddings()
+        stored = await db.documents.create_many(
+            user_id,
+            [
+                DocumentCreate(
+                    title=title, content=content, metadata={"topic": i}, embedding=vector
+                )
+                for i, ((title, content), vector) in enumerate(zip(DOCUMENTS, vectors, strict=True))
+            ],
+        )
+        say(f"{stored} documents with {EMBEDDING_DIMENSIONS}-d embeddings made in code")
+
+    with report.step("similarity search") as say:
+        matches = await db.documents.similarity_search(query, user_id=user_id, limit=3)
+        say(f"top {len(matches)} for a query about making PostgreSQL queries faster:")
+        for match in matches:
+            say(f"  {match.similarity:.3f}  {match.document.title}")
+
+    with report.step("conversation") as say:
+        conversation = await db.conversations.create(
+            user_id,
+            ConversationCreate(
+                title="Interview practice",
+                messages=[Message(role="system", content="You are an interview coach.")],
+            ),
+        )
+        await db.conversations.append_messages(
+            conversation.id,
+            [
+                Message(role="user", content="How do I answer 'tell me about yourself'?"),
+                Message(role="assistant", content="Present, past, future: in two minutes."),
+            ],
+            user_id=user_id,
+        )
+        renamed = await db.conversations.rename(
+            conversation.id, "Tell me about yourself", user_id=user_id
+        )
+        say(f"{len(renamed.messages)} messages, renamed to {renamed.title!r}")
+
+    with report.step("delete user") as say:
+        before = await _count_rows(db, user_id, job.id)
+        deleted = await db.users.delete(user_id)
+        after = await _count_rows(db, user_id, job.id)
+        say(f"deleted {user_id}; rows before: {_show(before)}")
+        say(f"rows after: {_show(after)}")
+        if not deleted or any(after.values()):
+            raise DarasaDBError(f"rows survived deleting the demo user: {_show(after)}")
+        say("nothing left: every row cascaded away with the user")

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from darasa_db.errors import ConfigurationError
 
-__all__ = ["POSTGRES_MAJOR", "bin_directory", "data_directory", "embedded_url"]
+__all__ = [
+    "POSTGRES_MAJOR",
+    "EmbeddedStatus",
+    "bin_directory",
+    "data_directory",
+    "embedded_status",
+    "embedded_url",
+    "stop_embedded",
+    "usable_url",
+]
 
 POSTGRES_MAJOR = 18
 """The PostgreSQL major version the embedded server runs (and that its data directory needs)."""
@@ -100,3 +111,70 @@ def _pg_ctl(path: Path, *args: str) -> None:
     if os.geteuid() == 0:  # the provider runs PostgreSQL as "pgserver" when started as root
         command = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in command)]
     subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """The embedded server of one data directory, as found without starting it."""
+
+    directory: Path
+    running: bool
+    initialised: bool
+    """True when the data directory holds a cluster (its data is kept while stopped)."""
+    pid: int | None = None
+    url: str | None = None
+    """The URL when running, usable as is: user `postgres`, an explicitly empty password."""
+
+
+def embedded_status(directory: Path | None = None) -> EmbeddedStatus:
+    """Whether the embedded server on `directory` (default `data_directory()`) is running."""
+    path = (directory or data_directory()).resolve()
+    initialised = (path / "PG_VERSION").is_file()
+    postmaster = _postmaster(path)
+    if postmaster is None:
+        return EmbeddedStatus(path, running=False, initialised=initialised)
+    pid, url = postmaster
+    return EmbeddedStatus(path, running=True, initialised=initialised, pid=pid, url=url)
+
+
+def usable_url(directory: Path | None = None) -> str:
+    """Start the embedded server if needed and return its URL, usable as is (port included)."""
+    path = (directory or data_directory()).resolve()
+    fallback = embedded_url(path)
+    postmaster = _postmaster(path)
+    return postmaster[1] if postmaster else fallback
+
+
+def stop_embedded(directory: Path | None = None) -> bool:
+    """Stop the embedded server on `directory`; False when it was not running. Data is kept."""
+    path = (directory or data_directory()).resolve()
+    if _postmaster(path) is None:
+        _servers.pop(path, None)
+        return False
+    _stop(path)
+    return True
+
+
+def _postmaster(path: Path) -> tuple[int, str] | None:
+    """(pid, URL) of the server running on `path`, read from `postmaster.pid`; None if none."""
+    try:
+        lines = (path / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a stale file left by a crash
+    except PermissionError:
+        pass  # alive, owned by the unprivileged user the server runs as
+    port = lines[3].strip() if len(lines) > 3 else ""
+    socket_dir = lines[4].strip() if len(lines) > 4 else ""
+    host = lines[5].strip() if len(lines) > 5 else ""
+    query = {"host": socket_dir} if socket_dir else {}
+    if port:
+        query["port"] = port
+    if socket_dir or not host:
+        return pid, f"postgresql://postgres:@/postgres?{urlencode(query, safe='/')}"
+    host = "localhost" if host in ("*", "0.0.0.0", "::") else host.split(",")[0].strip()
+    return pid, f"postgresql://postgres:@{host}:{port or 5432}/postgres"

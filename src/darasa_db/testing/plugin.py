@@ -23,7 +23,6 @@ import contextlib
 import itertools
 import os
 import re
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -177,28 +176,15 @@ def _no_server(exc: BaseException, stage: str) -> str:
     )
 
 
-@contextlib.contextmanager
-def _runtime_dir_warning_ignored() -> Iterator[None]:
-    """platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) as the embedded server
-    loads; under `pytest -W error` that warning would become the session's failure."""
-    with warnings.catch_warnings():
-        try:
-            from platformdirs.api import RuntimeDirWarning
-        except ImportError:  # platformdirs absent or too old to warn
-            pass
-        else:
-            warnings.simplefilter("ignore", RuntimeDirWarning)
-        yield
-
-
 @pytest.fixture(scope="session")
 def darasa_server() -> Iterator[TestServer]:
     """The session's PostgreSQL with pgvector, with an empty migrated template database."""
+    from darasa_db._quiet import runtime_dir_warning_ignored
     from darasa_db.testing.servers import start_server
 
     failure = None  # failed outside the `except` blocks: no chain of causes in the report
     try:
-        with _runtime_dir_warning_ignored():
+        with runtime_dir_warning_ignored():
             server = start_server()
     except Exception as exc:
         failure = _no_server(exc, "starting the server")

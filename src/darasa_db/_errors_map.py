@@ -1,4 +1,7 @@
-"""Translation of driver errors into darasa-db's exception hierarchy."""
+"""Translation of driver errors into darasa-db's exception hierarchy, and retry classification.
+
+Used only by the connector, so that every statement's errors are classified in one place.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,11 @@ from darasa_db.errors import (
     DatabaseUnavailableError,
     NotFoundError,
     QueryTimeoutError,
+    TransactionConflictError,
 )
 from darasa_db.settings import DatabaseSettings
 
-__all__ = ["is_transient_read_error", "is_unstorable", "translate"]
+__all__ = ["is_stale_plan", "is_transient_read_error", "translate"]
 
 _FK_PARENTS = {
     "fk_job_info_user_id_users": "user",
@@ -25,6 +29,16 @@ _FK_PARENTS = {
     "fk_interviews_job_info_id_job_info": "job_info",
 }
 _UNIQUE_FIELDS = {"uq_users_email_key": "email", "pk_users": "id"}
+
+# Connection exceptions (but a protocol violation), a backend terminated, crashed or starting,
+# too many connections: the server or the way to it, not the statement.
+_UNAVAILABLE_STATES = ("08000", "08001", "08003", "08004", "08006", "08007", "57P0", "53300")
+# What a transaction-mode pooler with prepared statements produces: a protocol violation,
+# "prepared statement does not exist", "prepared statement already exists".
+_POOLER_STATES = ("08P01", "26000", "42P05")
+# Raised before a statement runs when the schema changed under a prepared statement.
+_STALE_PLAN_STATES = ("0A000",)
+_NOT_MIGRATED_STATES = ("42P01", "3F000")  # undefined table, undefined schema
 
 
 def _first_line(exc: BaseException) -> str:
@@ -44,58 +58,72 @@ def translate(
         )
     if isinstance(exc, psycopg_pool.PoolClosed):
         return DatabaseUnavailableError(settings.host, settings.port, "the Database is closed")
+    if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a parameter
+        return DarasaDBError("text sent to PostgreSQL must be valid Unicode (lone surrogate)")
+    if not isinstance(exc, psycopg.Error):
+        return None
+    state = exc.sqlstate or ""
     if isinstance(exc, pg_errors.QueryCanceled):
         return QueryTimeoutError(f"statement cancelled: {_first_line(exc)}")
     if isinstance(exc, pg_errors.UniqueViolation):
-        name = exc.diag.constraint_name or ""
-        field = _UNIQUE_FIELDS.get(name)
+        field = _UNIQUE_FIELDS.get(exc.diag.constraint_name or "")
         what = f"a user with this {field} already exists" if field else _first_line(exc)
         return ConflictError(what, field=field)
     if isinstance(exc, pg_errors.ForeignKeyViolation):
-        name = exc.diag.constraint_name or ""
-        return NotFoundError(_FK_PARENTS.get(name, "parent row"), parent_id)
-    if _is_transaction_conflict(exc):
-        return DarasaDBError(f"transaction conflict (safe to retry): {_first_line(exc)}")
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return NotFoundError(
+            _FK_PARENTS.get(exc.diag.constraint_name or "", "parent row"), parent_id
+        )
+    if state.startswith("40") or state == "55P03":  # serialization, deadlock, lock_timeout
+        return TransactionConflictError(
+            f"transaction conflict, rolled back (safe to retry): {_first_line(exc)}"
+        )
+    if is_stale_plan(exc):
+        return TransactionConflictError(
+            f"the schema changed under this transaction, rolled back (safe to retry): "
+            f"{_first_line(exc)}"
+        )
+    if state in _POOLER_STATES:
+        return DarasaDBError(
+            f"connection pooler misconfiguration: {_first_line(exc)}. A transaction-mode pooler "
+            "(PgBouncer) cannot keep server-side prepared statements: set "
+            "DatabaseSettings(prepared_statements=False)"
+        )
+    if state in _NOT_MIGRATED_STATES:
+        return DarasaDBError(
+            f"{_first_line(exc)}: the database is not migrated for schema "
+            f"{settings.schema_name!r}; run `darasa-db migrate` or darasa_db.migrate.upgrade(url)"
+        )
+    lost = not state or state.startswith(_UNAVAILABLE_STATES)
+    if lost and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return DatabaseUnavailableError(settings.host, settings.port, _first_line(exc))
-    if isinstance(exc, psycopg.Error):
-        return DarasaDBError(f"database error: {_first_line(exc)}")
-    if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a parameter
-        return DarasaDBError("text sent to PostgreSQL must be valid Unicode (lone surrogate)")
-    return None
+    return DarasaDBError(f"database error: {_first_line(exc)}")
 
 
-# Connection exceptions, and a backend terminated, crashed or still starting up.
-_LOST_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+def is_stale_plan(exc: BaseException | None) -> bool:
+    """True for the errors a prepared statement raises, before running, after a schema change:
+    "cached plan must not change result type" and "cache lookup failed for type"."""
+    if not isinstance(exc, psycopg.Error):
+        return False
+    state = exc.sqlstate or ""
+    if state in _STALE_PLAN_STATES:
+        return "cached plan" in str(exc)
+    return state == "XX000" and "cache lookup failed for type" in str(exc)
 
 
 def is_transient_read_error(exc: BaseException) -> bool:
-    """True for failures after which re-running a read-only call is safe and may succeed.
+    """True for driver failures after which re-running a read-only call is safe and may succeed.
 
-    A serialization failure or deadlock (SQLSTATE class 40), or a lost connection (no SQLSTATE,
-    class 08, or a terminated backend). Not a cancelled statement, a full disk or the like.
+    A serialization failure or deadlock, or a lost connection (no SQLSTATE, a connection
+    exception but a protocol violation, a terminated backend). Not a cancelled statement, a full
+    disk or the like, and never a pool timeout (waiting again only multiplies the wait).
     """
-    if _is_transaction_conflict(exc):
+    if not isinstance(exc, psycopg.Error) or isinstance(
+        exc, psycopg_pool.PoolTimeout | psycopg_pool.PoolClosed
+    ):
+        return False  # (PoolTimeout and PoolClosed are psycopg errors without a SQLSTATE)
+    state = exc.sqlstate or ""
+    if state.startswith("40"):
         return True
-    if isinstance(exc, psycopg_pool.PoolTimeout | psycopg_pool.PoolClosed):
-        return False  # waiting again for a busy or closed pool only multiplies the wait
-    if not isinstance(exc, psycopg.OperationalError):
-        return False
-    state = exc.sqlstate
-    return state is None or state.startswith(_LOST_CONNECTION_STATES)
-
-
-def _is_transaction_conflict(exc: BaseException) -> bool:
-    """A serialization failure or deadlock: SQLSTATE class 40 (psycopg has no common base)."""
-    return isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("40")
-
-
-def is_unstorable(exc: BaseException) -> bool:
-    """True when a parameter could not even be sent: a NUL or a lone surrogate in a key.
-
-    Inputs are validated before any SQL, so only lookup keys (ids, emails) get here; no stored
-    row can hold such a value, so the lookup matches nothing.
-    """
-    if isinstance(exc, UnicodeEncodeError):
-        return True
-    return isinstance(exc, psycopg.DataError) and exc.sqlstate is None and "NUL" in str(exc)
+    return isinstance(exc, psycopg.OperationalError) and (
+        not state or state.startswith(_UNAVAILABLE_STATES)
+    )

@@ -10,6 +10,7 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "QueryTimeoutError",
+    "StatementMismatchError",
     "TransactionConflictError",
 ]
 
@@ -76,3 +77,21 @@ class TransactionConflictError(DarasaDBError):
     """
 
     retryable = True
+
+
+class StatementMismatchError(DarasaDBError):
+    """A result's columns are not the ones its statement returns: the connection is answering
+    with another statement's results, so nothing is built from them and the connection is
+    discarded. The usual cause is a transaction-mode pooler (PgBouncer) with server-side
+    prepared statements on: set `DatabaseSettings(prepared_statements=False)`.
+    """
+
+    def __init__(self, expected: tuple[str, ...], got: tuple[str, ...]) -> None:
+        super().__init__(
+            f"the connection returned another statement's results (columns {', '.join(got)}; "
+            f"expected {', '.join(expected)}): nothing was built from them and the connection "
+            "was discarded. The usual cause is a transaction-mode pooler such as PgBouncer with "
+            "server-side prepared statements: set DatabaseSettings(prepared_statements=False)"
+        )
+        self.expected = expected
+        self.got = got

@@ -71,8 +71,17 @@ class DatabaseSettings(BaseModel):
     statement_timeout: float | None = Field(
         default=None, gt=0, description="Cancel statements running longer than this (seconds)."
     )
-    prepared_statements: bool = Field(
-        default=True, description="Server-side prepared statements; turn off behind PgBouncer."
+    lock_timeout: float | None = Field(
+        default=15.0,
+        gt=0,
+        description="Give up waiting for a row or table lock after this many seconds "
+        "(`TransactionConflictError`, retryable); None waits forever.",
+    )
+    prepared_statements: bool | None = Field(
+        default=None,
+        description="Server-side prepared statements. None: on, unless the server is reached "
+        "through a connection pooler (detected at first use); False behind PgBouncer in "
+        "transaction mode.",
     )
     null_pool: bool = Field(default=False, description="Open a connection per call (serverless).")
     schema_name: str = Field(default="darasa", description="Schema holding darasa-db's tables.")

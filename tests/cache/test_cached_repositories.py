@@ -33,7 +33,7 @@ ENTITIES = ("users", "job_infos", "questions", "interviews", "documents", "conve
 @pytest.mark.embedded_smoke
 async def test_repeated_get_reaches_the_database_once(darasa_database_url):
     # One pooled connection, so one flush request covers every statement it ran.
-    db = await open_database(darasa_database_url, TagCache(), pool_size=1, max_overflow=1)
+    db = await open_database(darasa_database_url, TagCache(), pool_size=1, max_overflow=0)
     try:
         user = await make_user(db, "alice")
         job = await db.job_infos.create(user.id, job_info_input())
@@ -49,7 +49,7 @@ async def test_repeated_get_reaches_the_database_once(darasa_database_url):
 
 
 async def test_without_a_cache_every_get_reaches_the_database(darasa_database_url):
-    db = await open_database(darasa_database_url, None, pool_size=1, max_overflow=1)
+    db = await open_database(darasa_database_url, None, pool_size=1, max_overflow=0)
     try:
         user = await make_user(db, "alice")
         job = await db.job_infos.create(user.id, job_info_input())

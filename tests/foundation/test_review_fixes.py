@@ -38,8 +38,8 @@ async def test_close_during_first_use_leaves_no_pool_or_listener(darasa_database
 
     with contextlib.suppress(DatabaseUnavailableError):
         await call
-    assert db._pool is None
-    assert db._listener is None
+    assert db._connector._pool is None
+    assert db._invalidator._listener is None
     with pytest.raises(DatabaseUnavailableError):
         await db.users.get("u1")
 

@@ -180,7 +180,7 @@ REFUSED_CALLS: list[tuple[str, Refused, type[Exception]]] = [
             [message("fine"), as_any({"role": "robot", "content": "x"})],
             user_id=h.user.id,
         ),
-        ValidationError,
+        TypeError,  # a dict is not a Message: refused, not validated into one
     ),
     (
         "append_messages with an empty content",
@@ -189,7 +189,7 @@ REFUSED_CALLS: list[tuple[str, Refused, type[Exception]]] = [
             [as_any({"role": "user", "content": ""})],
             user_id=h.user.id,
         ),
-        ValidationError,
+        TypeError,
     ),
     (
         "similarity_search with a 3-d embedding",

@@ -161,14 +161,28 @@ async def test_statement_timeout_cuts_a_blocked_call_with_a_clear_error(darasa_d
         job = await db.job_infos.create(
             user.id, JobInfoCreate(name="kept", experience_level="mid-level", description="d")
         )
-        async with db.transaction() as blocker:  # another connection holds the table lock
-            await blocker.connection.execute("LOCK TABLE darasa.job_info IN ACCESS EXCLUSIVE MODE")
-            data = JobInfoCreate(name="blocked", experience_level="junior", description="d")
+        locked, release = asyncio.Event(), asyncio.Event()
+
+        async def hold_the_table() -> None:  # another task's transaction holds the table lock
+            async with db.transaction() as blocker:
+                await blocker.connection.execute(
+                    "LOCK TABLE darasa.job_info IN ACCESS EXCLUSIVE MODE"
+                )
+                locked.set()
+                await release.wait()
+
+        blocker = asyncio.create_task(hold_the_table())
+        await locked.wait()
+        data = JobInfoCreate(name="blocked", experience_level="junior", description="d")
+        try:
             async with asyncio.timeout(10):
                 with pytest.raises(QueryTimeoutError, match="statement timeout"):
                     await db.job_infos.create(user.id, data)
                 with pytest.raises(QueryTimeoutError, match="statement timeout"):
                     await db.job_infos.list_for_user(user.id)
+        finally:
+            release.set()
+            await blocker
 
         assert await db.job_infos.list_for_user(user.id) == [job]  # nothing written
         rows = await raw(url, "SELECT name FROM darasa.job_info WHERE user_id = %s", user.id)

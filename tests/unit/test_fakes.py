@@ -530,7 +530,7 @@ async def test_append_messages_extends_the_conversation_in_order(repos):
     assert await repos.conversations.get(chat.id, **mine) == renamed
     with pytest.raises(ValidationError, match="title"):
         await repos.conversations.rename(chat.id, "", **mine)
-    with pytest.raises(ValidationError):
+    with pytest.raises(TypeError, match=r"messages\[0\] must be a Message"):
         await repos.conversations.append_messages(
             chat.id, [{"role": "robot", "content": "beep"}], **mine
         )

@@ -2,6 +2,7 @@
 
 import pytest
 
+from darasa_db import DarasaDBError
 from darasa_db.schemas import DocumentCreate, JobInfoCreate, UserCreate, UserUpsert
 from darasa_db.testing.fakes import (
     InMemoryDatabase,
@@ -11,26 +12,25 @@ from darasa_db.testing.fakes import (
 )
 
 
-async def test_transaction_yields_the_database_itself(darasa_memory_db):
+async def test_transaction_yields_its_own_repositories_that_end_with_the_block(darasa_memory_db):
     async with darasa_memory_db.transaction() as tx:
-        assert tx is darasa_memory_db
+        assert tx is not darasa_memory_db
+        await tx.users.upsert(UserUpsert(id="user_a", email="a@b.co", name="A"))
+    with pytest.raises(DarasaDBError, match="transaction has ended"):
+        await tx.users.get("user_a")
+    assert await darasa_memory_db.users.get("user_a") is not None
 
 
-async def test_inner_transaction_failure_rolls_back_only_the_inner_block():
+async def test_a_nested_transaction_is_refused_and_the_outer_one_still_commits():
     db = InMemoryDatabase()
-
-    async def inner_fails() -> None:
-        async with db.transaction() as inner:
-            await inner.users.upsert(UserUpsert(id="user_b", email="b@b.co", name="B"))
-            raise KeyError("inner")
 
     async with db.transaction() as outer:
         await outer.users.upsert(UserUpsert(id="user_a", email="a@b.co", name="A"))
-        with pytest.raises(KeyError):
-            await inner_fails()
+        with pytest.raises(DarasaDBError, match="already open in this task"):
+            async with db.transaction():
+                pass
 
     assert await db.users.get("user_a") is not None
-    assert await db.users.get("user_b") is None
 
 
 async def test_rollback_restores_rows_changed_inside_the_block():

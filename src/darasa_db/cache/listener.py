@@ -1,65 +1,83 @@
 """Cross-process cache coherence: LISTEN for the tags other processes invalidated.
 
-Writers call `pg_notify` inside their transaction, so notices arrive only for commits. While the
-listener's connection is down, reads bypass the cache; whenever the connection is lost, and
-again on every (re)connect, the local cache is cleared, since notices sent meanwhile were lost.
-A heartbeat (LISTEN again) every `heartbeat` seconds finds a connection that died silently.
+Writers call `pg_notify` inside their transaction, so notices arrive only for commits. The
+listener is ready (reads may use the cache) only once it has received a notice it sent through
+the pool, the path every writer's notice takes; the heartbeat proves receipt the same way. It
+never LISTENs through a connection pooler (a transaction-mode one would leave the LISTEN on a
+server connection that other clients then use, and deliver nothing). Whenever it is not ready,
+the local cache is cleared, since notices sent meanwhile may be lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
-if TYPE_CHECKING:
-    from darasa_db.database import Database
-
-__all__ = ["CacheListener"]
+__all__ = ["CacheListener", "NotListenable"]
 
 logger = logging.getLogger("darasa_db.cache")
 
 
-class CacheListener:
-    """Background task that applies other processes' invalidations to the local cache."""
+class NotListenable(Exception):
+    """Notices cannot reach this listener; the message says why and what to set."""
 
-    def __init__(self, db: Database, *, retry_delay: float = 0.5, heartbeat: float = 10.0) -> None:
-        self._db = db
-        self._retry_delay = retry_delay
+
+class CacheListener:
+    """Background task on one event loop that applies notices to the local cache."""
+
+    def __init__(
+        self,
+        *,
+        channel: str,
+        connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+        send: Callable[[str], Awaitable[None]],
+        probe: Callable[[], tuple[str, str]],
+        receive: Callable[[str], str | None],
+        reset: Callable[[], None],
+        timeout: float,
+        heartbeat: float = 10.0,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self._channel = channel
+        self._connect = connect
+        self._send = send
+        self._probe = probe
+        self._receive = receive
+        self._reset = reset
+        self._timeout = timeout
         self._heartbeat = heartbeat
-        self._task: asyncio.Task[None] | None = None
+        self._retry_delay = retry_delay
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._warned: str | None = None
+        self.loop = asyncio.get_running_loop()
+        """The event loop the listener runs on."""
         self.listening = False
-        """True while LISTEN is in effect on a live connection: reads may use the cache."""
-        """Notices from other processes applied so far."""
+        """True once a notice sent through the pool came back: reads may use the cache."""
+        self._task = self.loop.create_task(self._run(), name="darasa-db-listener")
 
     @property
     def backend_pid(self) -> int | None:
         """The server process id of the listening connection, while there is one."""
         return self._conn.info.backend_pid if self._conn is not None and self.listening else None
 
-    def start(self) -> None:
-        """Start listening in the background."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="darasa-db-listener"
-            )
-
     async def stop(self) -> None:
         """Stop listening and close the connection."""
         self.listening = False
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def abandon(self) -> None:
+        """Close the connection without an event loop (the listener's loop has ended)."""
+        self.listening = False
         if self._conn is not None:
-            await self._conn.close()
+            self._conn.pgconn.finish()
             self._conn = None
 
     async def _run(self) -> None:
@@ -69,16 +87,18 @@ class CacheListener:
                 await self._listen()
             except asyncio.CancelledError:
                 raise
+            except NotListenable as exc:  # a configuration problem: check again now and then
+                self._warn(str(exc))
+                delay = 15.0
             except Exception as exc:
                 if self.listening:
                     logger.warning("darasa-db cache listener lost its connection: %s", exc)
                     delay = self._retry_delay
                 else:
-                    logger.info("darasa-db cache listener cannot connect: %s", exc)
+                    logger.info("darasa-db cache listener cannot listen: %s", exc)
             finally:
                 self.listening = False
-                if self._db.cache is not None:
-                    self._db.cache.clear()  # notices may be missed from now on
+                self._reset()  # notices may be missed from now on
                 conn, self._conn = self._conn, None
                 if conn is not None:
                     with contextlib.suppress(Exception):
@@ -87,34 +107,49 @@ class CacheListener:
             delay = min(delay * 2, 5.0)
 
     async def _listen(self) -> None:
-        db = self._db
-        listen = sql.SQL("LISTEN {}").format(sql.Identifier(db.channel))
-        self._conn = conn = await psycopg.AsyncConnection.connect(
-            db.settings.listen_url or db.settings.conninfo, **db._connect_kwargs()
-        )
-        conn.prepare_threshold = None
-        await conn.execute(listen)
-        if db.cache is not None:
-            db.cache.clear()  # notices were not received before the LISTEN took effect
+        self._conn = conn = await self._connect()
+        cur = await conn.execute("SELECT pg_backend_pid()")
+        row = await cur.fetchone()
+        if row is None or row[0] != conn.info.backend_pid:  # a pooler answered the startup
+            raise NotListenable(
+                "the cache listener's connection goes through a connection pooler, where LISTEN "
+                "does not work: caching is off. Set DatabaseSettings(listen_url=...) to a direct "
+                "connection to PostgreSQL"
+            )
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        self._reset()  # notices were not received before the LISTEN took effect
+        await self._round_trip(conn)
+        if self._warned:
+            logger.warning("darasa-db cache listener is receiving notices again: caching is on")
+            self._warned = None
         self.listening = True
         while True:
             async for notice in conn.notifies(timeout=self._heartbeat):
-                self._apply(notice.payload)
-            async with asyncio.timeout(db.settings.connect_timeout):
-                await conn.execute(listen)  # heartbeat: a dead connection fails here
+                self._receive(notice.payload)
+            await self._round_trip(conn)  # heartbeat: a dead or deaf connection fails here
 
-    def _apply(self, payload: str) -> None:
-        cache = self._db.cache
-        if cache is None:
-            return
-        try:
-            sender, tags = json.loads(payload)
-        except (ValueError, TypeError):
-            cache.clear()
-            return
-        if sender == self._db.sender_id:
-            return  # our own write: invalidated locally after its commit
-        if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
-            cache.invalidate(*tags)
-        else:  # None asks for a full clear (tags too long for one notice)
-            cache.clear()
+    async def _round_trip(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Send a probe notice through the pool and wait until it arrives here.
+
+        Notices are read batch by batch to the end (`stop_after`): leaving psycopg's generator
+        in the middle of a batch would drop the rest of it.
+        """
+        token, payload = self._probe()
+        await self._send(payload)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        arrived = False
+        while not arrived and (remaining := deadline - loop.time()) > 0:
+            async for notice in conn.notifies(timeout=remaining, stop_after=1):
+                arrived = self._receive(notice.payload) == token or arrived
+        if not arrived:
+            raise NotListenable(
+                f"the cache listener did not receive its own notice within {self._timeout:g} s "
+                "(is a transaction-mode pooler or a replica in the way?): caching is off. Set "
+                "DatabaseSettings(listen_url=...) to a direct connection to the primary"
+            )
+
+    def _warn(self, reason: str) -> None:
+        if reason != self._warned:
+            logger.warning("darasa-db: %s", reason)
+            self._warned = reason

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, Generic, TypeVar
 
-from psycopg.rows import AsyncRowFactory, scalar_row
+from psycopg.rows import AsyncRowFactory
 from sqlalchemy import ColumnElement, Executable, Table, bindparam, delete, select, update
 
 from darasa_db.cache.tags import global_tag, id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
+from darasa_db.repositories._rows import scalar_column
 from darasa_db.repositories._scope import Build, Scope
 from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
@@ -28,6 +29,7 @@ from darasa_db.repositories._statements import (
     insert_child,
     keyset_page,
     notifying,
+    require,
     row_of_owner,
 )
 from darasa_db.schemas._common import InputModel, UpdateModel
@@ -44,6 +46,7 @@ __all__ = [
 E = TypeVar("E")  # the read model: JobInfo, Question, …
 C = TypeVar("C", bound=InputModel)  # a child's create input: QuestionCreate, InterviewCreate
 Owner = Callable[[Table], ColumnElement[bool]]  # `row_of_owner` or `child_of_owner`
+ID_ROW = scalar_column("id")
 
 
 class OwnedTable(Generic[E]):
@@ -163,7 +166,7 @@ class OwnedRepository(Generic[E]):
         rows = await self._scope.write(
             self._owned.delete_owned,
             {"id": key, "user_id": user_id},
-            scalar_row,
+            ID_ROW,
             self._delete_tags(user_id, key),
         )
         return bool(rows)
@@ -204,9 +207,11 @@ class JobInfoChildRepository(OwnedRepository[E], Generic[E, C]):
     """Rows owned through their job info: `create`, `get` and `list_for_job_info`."""
 
     _owned: JobInfoChildTable[E]
+    _input: type[C]
 
     async def create(self, job_info_id: uuid.UUID | str, data: C, *, user_id: str) -> E:
         """Insert a row; `NotFoundError` when the job info is missing or not owned."""
+        require(data, self._input)
         parent = as_uuid(job_info_id)
         if parent is None:
             raise NotFoundError("job_info", job_info_id)

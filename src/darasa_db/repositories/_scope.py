@@ -1,38 +1,74 @@
 """Where repository statements run: on the pool (one call, one transaction) or in a transaction.
 
-Both scopes run SQL compiled once per schema by `Database.sql`, build DTOs straight from rows
-through psycopg row factories, and turn driver errors into darasa-db errors. Pool reads go
-through the cache and are retried on transient failures; writes are never retried.
+Both scopes run SQL compiled once per schema by the connector, build DTOs straight from rows
+through checked row factories, and let the connector translate driver errors. Pool reads go
+through the cache and are retried on transient failures; writes are never retried, but a
+statement refused by a stale prepared plan (the schema changed) is run once more after the
+connection's plans are dropped, since it never ran.
+
+A transaction scope has a lifecycle: calls on it take turns, a call cancelled inside it fails
+the transaction, and once its block is over every use raises before any I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import AsyncRowFactory
 from sqlalchemy import Executable
 
-from darasa_db._errors_map import is_transient_read_error, is_unstorable, translate
+from darasa_db._connector import Connector, complete
+from darasa_db._errors_map import is_stale_plan, is_transient_read_error
+from darasa_db.cache.invalidator import Invalidator
+from darasa_db.errors import DarasaDBError, StatementMismatchError
+from darasa_db.repositories._statements import storable
 
-if TYPE_CHECKING:
-    from darasa_db.database import Database
-
-__all__ = ["PoolScope", "Scope", "TransactionScope"]
+__all__ = ["Build", "PoolScope", "Scope", "TransactionScope", "transaction_scope"]
 
 T = TypeVar("T")
 Build = Callable[[], Executable]
+Work = Callable[[psycopg.AsyncConnection[Any]], Any]
+
+_OPEN: ContextVar[TransactionScope | None] = ContextVar("darasa_db_transaction", default=None)
+_KEYS = (("id", 255), ("user_id", 255), ("email_key", None))  # text keys, their column bound
+_ENDED = (
+    "this transaction has ended: use a Transaction and its repositories only inside its "
+    "`async with db.transaction() as tx:` block"
+)
+
+
+def _storable_keys(params: dict[str, Any]) -> bool:
+    """False when a text key cannot name any row (NUL, lone surrogate, longer than its column):
+    the statement would match nothing, so it is not sent."""
+    for name, limit in _KEYS:
+        value = params.get(name)
+        if isinstance(value, str) and not storable(value, limit):
+            return False
+    return True
+
+
+def _open_transaction(connector: Connector) -> TransactionScope | None:
+    """This task's open transaction on `connector`, if any."""
+    scope = _OPEN.get()
+    return scope if scope is not None and scope.open and scope.connector is connector else None
 
 
 class Scope:
     """Runs a repository's statements; subclasses decide connection, cache and retries."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    retry_safe = False
+    """True when a statement that failed can be run again (no transaction was aborted by it)."""
+
+    def __init__(self, connector: Connector, invalidator: Invalidator) -> None:
+        self.connector = connector
+        self.invalidator = invalidator
 
     async def _fetch(
         self,
@@ -44,25 +80,28 @@ class Scope:
         *,
         binary: bool = False,
     ) -> list[T]:
+        if not _storable_keys(params):
+            return []
+        connector = self.connector
         try:
             cur = conn.cursor(row_factory=factory, binary=binary)
-            if not self.db.settings.row_level_security:
-                await cur.execute(self.db.sql(build), params)
+            statement = connector.sql(build)
+            if not connector.settings.row_level_security:
+                await cur.execute(statement, params)
                 return await cur.fetchall()
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 await set_rls_identity(conn, params)
-                await cur.execute(self.db.sql(build), params)
+                await cur.execute(statement, params)
                 return await cur.fetchall()
             async with conn.transaction():  # set_config(..., true) lives as long as a transaction
                 await set_rls_identity(conn, params)
-                await cur.execute(self.db.sql(build), params)
+                await cur.execute(statement, params)
                 return await cur.fetchall()
+        except StatementMismatchError:
+            connector.discard(conn)
+            raise
         except (psycopg.Error, UnicodeEncodeError) as exc:
-            if is_unstorable(exc):
-                return []  # a key PostgreSQL cannot store matches no row
-            error = translate(exc, self.db.settings, parent_id=parent_id)
-            assert error is not None
-            raise error from exc
+            raise connector.translate(exc, parent_id=parent_id) from exc
 
     async def read(
         self,
@@ -99,20 +138,26 @@ class Scope:
         """Rows returned by a write whose statement notifies `tags` (see `notifying`)."""
         raise NotImplementedError
 
-    async def run(
-        self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
-    ) -> Any:
+    async def run(self, work: Work, tags: Sequence[str]) -> Any:
         """Run `work(conn)` as one write unit (used for COPY); tags invalidated after commit."""
         raise NotImplementedError
 
     def _notify_params(self, params: dict[str, Any], tags: Sequence[str]) -> dict[str, Any]:
-        params["notify_channel"] = self.db.channel
-        params["notify_payload"] = self.db.notify_payload(tuple(tags))
+        params["notify_channel"] = self.invalidator.channel
+        params["notify_payload"] = self.invalidator.payload(tags)
         return params
+
+    async def _guarded(self, work: Work, conn: psycopg.AsyncConnection[Any]) -> Any:
+        try:
+            return await work(conn)
+        except (psycopg.Error, UnicodeEncodeError) as exc:
+            raise self.connector.translate(exc) from exc
 
 
 class PoolScope(Scope):
     """Each call borrows a pooled connection and runs in autocommit: one statement, one trip."""
+
+    retry_safe = True
 
     async def read(
         self,
@@ -122,18 +167,18 @@ class PoolScope(Scope):
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
     ) -> list[T]:
-        db = self.db
-        if key is not None and db.cache is not None and db.cache_ready:
+        cache = self.invalidator.cache
+        ready = self.invalidator.ensure_listening()  # the cache listener starts with the first call
+        if key is not None and cache is not None and ready:
             load = partial(self._load_tuple, build, params, factory)  # cheaper than closures
-            rows: tuple[T, ...] = await db.cache.get_or_load(key, tags, load)
+            rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
             return list(rows)
-        if db.cache is not None and db._pool is None:
-            await db.pool()  # starts the listener; reads bypass the cache until it listens
         return await self._read_with_retries(build, params, factory)
 
     async def search(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
     ) -> list[T]:
+        self.invalidator.ensure_listening()
         return await self._read_with_retries(build, params, factory, binary=True)
 
     async def _load_tuple(
@@ -149,18 +194,38 @@ class PoolScope(Scope):
         *,
         binary: bool = False,
     ) -> list[T]:
-        retries = self.db.settings.read_retries
+        retries = self.connector.settings.read_retries
         attempt = 0
         while True:
             try:
-                async with self.db.connection() as conn:
-                    return await self._fetch(conn, build, params, factory, binary=binary)
-            except Exception as exc:
-                cause = exc.__cause__ if exc.__cause__ is not None else exc
-                if attempt >= retries or not is_transient_read_error(cause):
+                return await self._once(build, params, factory, binary=binary)
+            except DarasaDBError as exc:
+                if attempt >= retries or not is_transient_read_error(exc.__cause__ or exc):
                     raise
                 attempt += 1
                 await asyncio.sleep(0.05 * 2**attempt)
+
+    async def _once(
+        self,
+        build: Build,
+        params: dict[str, Any],
+        factory: AsyncRowFactory[T],
+        parent_id: object = None,
+        *,
+        binary: bool = False,
+    ) -> list[T]:
+        """One statement on a pooled connection; run again once after a stale plan."""
+        async with self.connector.connection() as conn:
+            try:
+                return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
+            except DarasaDBError as exc:
+                if not is_stale_plan(exc.__cause__):
+                    raise
+            await conn.execute(
+                "DEALLOCATE ALL", prepare=False
+            )  # psycopg forgets its prepared names too
+            await self.connector.register_vector(conn)  # the type may have been recreated
+            return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
 
     async def write(
         self,
@@ -171,36 +236,68 @@ class PoolScope(Scope):
         *,
         parent_id: object = None,
     ) -> list[T]:
+        self._refuse_inside_transaction()
         self._notify_params(params, tags)
+        self.invalidator.ensure_listening()  # the cache listener starts with the first call
         try:
-            async with self.db.connection() as conn:
-                rows = await self._fetch(conn, build, params, factory, parent_id)
+            rows = await self._once(build, params, factory, parent_id)
         except BaseException:  # it may have committed (lost connection, cancelled): invalidate
-            self.db.invalidate_local(tuple(tags))
+            self.invalidator.invalidate_local(tags)
             raise
         if rows:
-            self.db.invalidate_local(tuple(tags))
+            self.invalidator.invalidate_local(tags)
         return rows
 
-    async def run(
-        self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
-    ) -> Any:
+    async def run(self, work: Work, tags: Sequence[str]) -> Any:
+        self._refuse_inside_transaction()
+        self.invalidator.ensure_listening()
         try:
-            async with self.db.connection() as conn, conn.transaction():
-                result = await _guarded(work, conn, self.db)
-                await _notify(conn, self.db, tags)
+            async with self.connector.connection() as conn, conn.transaction():
+                result = await self._guarded(work, conn)
+                await self.invalidator.notify(conn, tags)
         finally:  # also when the COMMIT's outcome is unknown
-            self.db.invalidate_local(tuple(tags))
+            self.invalidator.invalidate_local(tags)
         return result
+
+    def _refuse_inside_transaction(self) -> None:
+        if _open_transaction(self.connector) is not None:
+            raise DarasaDBError(
+                "a db.<repository> write inside an open db.transaction() of the same task would "
+                "wait on that transaction's own locks: use tx.<repository> instead"
+            )
 
 
 class TransactionScope(Scope):
-    """Every call runs on the transaction's connection; invalidations wait for the commit."""
+    """Every call runs on the transaction's connection, one at a time; invalidations wait for
+    the commit."""
 
-    def __init__(self, db: Database, conn: psycopg.AsyncConnection[Any]) -> None:
-        super().__init__(db)
+    def __init__(
+        self, connector: Connector, invalidator: Invalidator, conn: psycopg.AsyncConnection[Any]
+    ) -> None:
+        super().__init__(connector, invalidator)
         self.conn = conn
         self.pending: list[str] = []
+        self.open = True
+        """False once the transaction's block is over: every use raises."""
+        self.cancelled = False
+        """True when a call was cancelled inside the transaction: it will not commit."""
+        self.lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The connection, for one call at a time, while the transaction is open."""
+        if not self.open:
+            raise DarasaDBError(_ENDED)
+        async with self.lock:
+            if not self.open:
+                raise DarasaDBError(_ENDED)
+            try:
+                yield self.conn
+            except Exception:
+                raise
+            except BaseException:  # cancelled mid-call: what it did must not commit
+                self.cancelled = True
+                raise
 
     async def read(
         self,
@@ -210,12 +307,14 @@ class TransactionScope(Scope):
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
     ) -> list[T]:
-        return await self._fetch(self.conn, build, params, factory)
+        async with self.turn() as conn:
+            return await self._in_transaction(conn, build, params, factory)
 
     async def search(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
     ) -> list[T]:
-        return await self._fetch(self.conn, build, params, factory, binary=True)
+        async with self.turn() as conn:
+            return await self._in_transaction(conn, build, params, factory, binary=True)
 
     async def write(
         self,
@@ -227,28 +326,80 @@ class TransactionScope(Scope):
         parent_id: object = None,
     ) -> list[T]:
         self._notify_params(params, tags)
-        rows = await self._fetch(self.conn, build, params, factory, parent_id)
+        async with self.turn() as conn:
+            rows = await self._in_transaction(conn, build, params, factory, parent_id)
         if rows:
             self.pending.extend(tags)
         return rows
 
-    async def run(
-        self, work: Callable[[psycopg.AsyncConnection[Any]], Any], tags: Sequence[str]
-    ) -> Any:
+    async def _in_transaction(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        build: Build,
+        params: dict[str, Any],
+        factory: AsyncRowFactory[T],
+        parent_id: object = None,
+        *,
+        binary: bool = False,
+    ) -> list[T]:
+        try:
+            return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
+        except DarasaDBError as exc:
+            if is_stale_plan(exc.__cause__):  # the transaction is lost; its plans must go too
+                self.connector.discard(conn)
+            raise
+
+    async def run(self, work: Work, tags: Sequence[str]) -> Any:
         async def unit(conn: psycopg.AsyncConnection[Any]) -> Any:
             async with conn.transaction():  # a savepoint: a failed COPY leaves the tx usable
                 result = await work(conn)
-                await _notify(conn, self.db, tags)
+                await self.invalidator.notify(conn, tags)
             return result
 
-        result = await _guarded(unit, self.conn, self.db)
+        async with self.turn() as conn:
+            result = await self._guarded(unit, conn)
         self.pending.extend(tags)
         return result
 
-    def committed(self) -> None:
-        """Apply the queued invalidations (called once the transaction committed)."""
-        tags, self.pending = tuple(dict.fromkeys(self.pending)), []
-        self.db.invalidate_local(tags)
+
+@asynccontextmanager
+async def transaction_scope(
+    connector: Connector, invalidator: Invalidator
+) -> AsyncIterator[TransactionScope]:
+    """One transaction: commit when the block succeeds, roll back when it raises, when a call
+    in it failed or was cancelled; queued tags are invalidated after the commit.
+
+    Once the COMMIT is sent the block has happened: a cancellation arriving during it is
+    absorbed, so a caller that sees `CancelledError` knows nothing was committed.
+    """
+    if _open_transaction(connector) is not None:
+        raise DarasaDBError(
+            "a db.transaction() is already open in this task: a second one would use another "
+            "connection and could wait forever on the first one's locks; use the open "
+            "transaction's tx.<repository> instead"
+        )
+    committed = False
+    invalidator.ensure_listening()
+    async with connector.connection() as conn:
+        scope = TransactionScope(connector, invalidator, conn)
+        token = _OPEN.set(scope)
+        try:
+            await conn.execute("BEGIN", prepare=False)
+            try:
+                yield scope
+            finally:
+                async with scope.lock:  # let a call still running on the connection finish
+                    scope.open = False
+            status = conn.pgconn.transaction_status
+            if scope.cancelled or status != TransactionStatus.INTRANS:
+                why = "was cancelled" if scope.cancelled else "failed"
+                raise DarasaDBError(f"a call in this transaction {why}, so it was rolled back")
+            await complete(conn.commit(), absorb_cancel=True)
+            committed = True
+        finally:
+            _OPEN.reset(token)
+    if committed:
+        invalidator.invalidate_local(tuple(dict.fromkeys(scope.pending)))
 
 
 async def set_rls_identity(conn: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> None:
@@ -260,20 +411,3 @@ async def set_rls_identity(conn: psycopg.AsyncConnection[Any], params: dict[str,
         "SELECT set_config('darasa.user_id', %s, true), set_config('darasa.email', %s, true)",
         (str(params.get("user_id") or ""), str(params.get("email_key") or "")),
     )
-
-
-async def _notify(conn: psycopg.AsyncConnection[Any], db: Database, tags: Sequence[str]) -> None:
-    await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, db.notify_payload(tuple(tags))))
-
-
-async def _guarded(
-    work: Callable[[psycopg.AsyncConnection[Any]], Any],
-    conn: psycopg.AsyncConnection[Any],
-    db: Database,
-) -> Any:
-    try:
-        return await work(conn)
-    except (psycopg.Error, UnicodeEncodeError) as exc:
-        error = translate(exc, db.settings)
-        assert error is not None
-        raise error from exc

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select, tuple_
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
 
@@ -21,10 +22,12 @@ __all__ = [
     "keyset_page",
     "notifying",
     "owned_job_info",
+    "require",
     "row_of_owner",
     "storable",
 ]
 
+M = TypeVar("M", bound=BaseModel)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
@@ -59,13 +62,28 @@ def keyset_page(table: Table, owner: ColumnElement[bool], *, after: bool) -> Sel
     return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(bindparam("limit"))
 
 
-def storable(value: str) -> bool:
-    """False for text PostgreSQL cannot store (NUL, lone surrogates): such a key names no row."""
+def storable(value: str, max_length: int | None = None) -> bool:
+    """False for text PostgreSQL cannot store (NUL, lone surrogates) or longer than
+    `max_length`: such a key names no row."""
+    if max_length is not None and len(value) > max_length:
+        return False
     try:
         check_text(value)
     except ValueError:
         return False
     return True
+
+
+def require(value: object, model: type[M], name: str = "data") -> M:
+    """`value` when it is a `model`; `TypeError` naming the expected DTO otherwise (a dict is
+    not validated into one: build the DTO, and see the validation errors where they arise)."""
+    if not isinstance(value, model):
+        raise TypeError(
+            f"{name} must be a {model.__name__} from darasa_db.schemas, not "
+            f"{type(value).__name__} (build it with {model.__name__}(...) or "
+            f"{model.__name__}.model_validate(...))"
+        )
+    return value
 
 
 def check_limit(limit: int) -> int:

@@ -6,9 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg.rows import kwargs_row
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from sqlalchemy import Executable, bindparam, insert, update
 
 from darasa_db.cache.tags import user_tag
@@ -16,9 +15,9 @@ from darasa_db.errors import NotFoundError
 from darasa_db.models import ConversationRow
 from darasa_db.models.base import table_of
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
-from darasa_db.repositories._rows import assembler
+from darasa_db.repositories._rows import assembler, checked_row
 from darasa_db.repositories._scope import Build
-from darasa_db.repositories._statements import as_uuid, notifying, row_of_owner
+from darasa_db.repositories._statements import as_uuid, notifying, require, row_of_owner
 from darasa_db.schemas import Conversation, ConversationCreate, Message
 from darasa_db.schemas._common import Text500
 
@@ -26,7 +25,6 @@ __all__ = ["SqlConversationRepository"]
 
 t = table_of(ConversationRow)
 ENTITY = "conversations"
-_MESSAGES = TypeAdapter(list[Message])
 _MESSAGE = assembler(Message)
 _CONVERSATION = assembler(Conversation)
 
@@ -40,7 +38,7 @@ def _conversation(**row: Any) -> Conversation:
     return _CONVERSATION(row)
 
 
-ROW = kwargs_row(_conversation)
+ROW = checked_row(tuple(c.name for c in t.c), _conversation)
 
 
 def _insert() -> Executable:
@@ -70,6 +68,7 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
     _owned = UserOwnedTable(t, ENTITY, ROW)
 
     async def create(self, user_id: str, data: ConversationCreate) -> Conversation:
+        require(data, ConversationCreate)
         params = {"user_id": user_id, "title": data.title, "messages": _dump(data.messages)}
         rows = await self._scope.write(
             _insert, params, ROW, (user_tag(ENTITY, user_id),), parent_id=user_id
@@ -81,7 +80,7 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
     async def append_messages(
         self, id: uuid.UUID | str, messages: Sequence[Message], *, user_id: str
     ) -> Conversation:
-        checked = _MESSAGES.validate_python(list(messages))
+        checked = [require(m, Message, f"messages[{i}]") for i, m in enumerate(messages)]
         key = as_uuid(id)
         if key is None:
             raise NotFoundError("conversation", id)

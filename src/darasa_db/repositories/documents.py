@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.rows import kwargs_row
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, Executable, bindparam, insert, literal_column, select
@@ -19,8 +18,9 @@ from darasa_db.errors import NotFoundError
 from darasa_db.models import EMBEDDING_DIMENSIONS, DocumentRow
 from darasa_db.models.base import table_of
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
+from darasa_db.repositories._rows import checked_row
 from darasa_db.repositories._scope import set_rls_identity
-from darasa_db.repositories._statements import check_limit, notifying, storable
+from darasa_db.repositories._statements import check_limit, notifying, require, storable
 from darasa_db.schemas import Document, DocumentCreate, DocumentMatch
 from darasa_db.schemas._common import Embedding, JsonObject
 
@@ -45,8 +45,9 @@ def _match(**row: Any) -> DocumentMatch:
     return DocumentMatch.model_construct(document=_document(**row), similarity=similarity)
 
 
-ROW = kwargs_row(_document)
-MATCH = kwargs_row(_match)
+COLUMNS = tuple(c.name for c in t.c)
+ROW = checked_row(COLUMNS, _document)
+MATCH = checked_row((*COLUMNS, "similarity"), _match)
 ONE: ColumnElement[float] = literal_column("1.0")
 
 
@@ -102,6 +103,7 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
     _owned = UserOwnedTable(t, ENTITY, ROW)
 
     async def create(self, user_id: str, data: DocumentCreate) -> Document:
+        require(data, DocumentCreate)
         params = {
             "user_id": user_id,
             "title": data.title,
@@ -117,28 +119,26 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
 
     async def create_many(self, user_id: str, documents: Sequence[DocumentCreate]) -> int:
         for index, document in enumerate(documents):
-            if not isinstance(document, DocumentCreate):
-                raise TypeError(
-                    f"documents[{index}] must be a DocumentCreate, not {type(document).__name__}"
-                )
+            require(document, DocumentCreate, f"documents[{index}]")
         if not documents:
             return 0
         if not storable(user_id):
             raise NotFoundError("user", user_id)
-        db = self._scope.db
+        connector = self._scope.connector
+        schema = connector.schema
         columns = "user_id, title, content, metadata, embedding"
-        rls = db.settings.row_level_security
+        rls = connector.settings.row_level_security
         # PostgreSQL refuses COPY into a table under row-level security: stage it, then INSERT.
-        target = "pg_temp.darasa_documents_load" if rls else f'"{db.schema}".documents'
+        target = "pg_temp.darasa_documents_load" if rls else f'"{schema}".documents'
         copy_sql = f"COPY {target} ({columns}) FROM STDIN (FORMAT BINARY)".encode()
 
         async def load(conn: psycopg.AsyncConnection[Any]) -> int:
             if conn.adapters.types.get("vector") is None:
-                await db.register_vector(conn)
+                await connector.register_vector(conn)
             if rls:
                 await set_rls_identity(conn, {"user_id": user_id})
                 await conn.execute(
-                    f'CREATE TEMP TABLE darasa_documents_load (LIKE "{db.schema}".documents '
+                    f'CREATE TEMP TABLE darasa_documents_load (LIKE "{schema}".documents '
                     "INCLUDING DEFAULTS) ON COMMIT DROP".encode()
                 )
             async with conn.cursor().copy(copy_sql) as copy:
@@ -148,11 +148,12 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
                     await copy.write_row(
                         (user_id, d.title, d.content, Jsonb(d.metadata), _packed(d.embedding))
                     )
-            if rls:
+            if rls:  # dropped now: the transaction may load again (ON COMMIT DROP is for errors)
                 await conn.execute(
-                    f'INSERT INTO "{db.schema}".documents ({columns}) '
+                    f'INSERT INTO "{schema}".documents ({columns}) '
                     f"SELECT {columns} FROM {target}".encode()
                 )
+                await conn.execute(f"DROP TABLE {target}".encode())
             return len(documents)
 
         try:

@@ -12,7 +12,7 @@ from darasa_db.models import JobInfoRow
 from darasa_db.models.base import table_of
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
 from darasa_db.repositories._rows import model_row
-from darasa_db.repositories._statements import notifying
+from darasa_db.repositories._statements import notifying, require
 from darasa_db.schemas import JobInfo, JobInfoCreate, JobInfoUpdate
 
 __all__ = ["SqlJobInfoRepository"]
@@ -33,7 +33,7 @@ class SqlJobInfoRepository(UserOwnedRepository[JobInfo]):
     _owned = UserOwnedTable(t, ENTITY, ROW)
 
     async def create(self, user_id: str, data: JobInfoCreate) -> JobInfo:
-        params = {**data.model_dump(), "user_id": user_id}
+        params = {**require(data, JobInfoCreate).model_dump(), "user_id": user_id}
         tags = (user_tag(ENTITY, user_id),)
         rows = await self._scope.write(_insert, params, ROW, tags, parent_id=user_id)
         if not rows:  # a user id that cannot be stored names no user
@@ -41,7 +41,7 @@ class SqlJobInfoRepository(UserOwnedRepository[JobInfo]):
         return rows[0]
 
     async def update(self, id: uuid.UUID | str, data: JobInfoUpdate, *, user_id: str) -> JobInfo:
-        return await self._update(id, data, user_id, missing="job_info")
+        return await self._update(id, require(data, JobInfoUpdate), user_id, missing="job_info")
 
     def _delete_tags(self, user_id: str, key: uuid.UUID) -> tuple[str, ...]:
         """Its own tags and its questions' and interviews': the delete cascades to them."""

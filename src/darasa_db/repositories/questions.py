@@ -21,6 +21,8 @@ class SqlQuestionRepository(JobInfoChildRepository[Question, QuestionCreate]):
     """Questions on PostgreSQL (`create`, `get` and `list_for_job_info` from
     `JobInfoChildRepository`)."""
 
+    _input = QuestionCreate
+
     _owned = JobInfoChildTable(t, ENTITY, ROW, ("text", "difficulty"))
 
     async def delete(self, id: uuid.UUID | str, *, user_id: str) -> bool:

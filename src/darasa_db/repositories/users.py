@@ -6,17 +6,16 @@ import uuid
 from functools import cache
 from typing import Any
 
-from psycopg.rows import scalar_row
 from sqlalchemy import Executable, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from darasa_db.cache.tags import ENTITIES, global_tag, id_tag, user_tag
-from darasa_db.errors import NotFoundError
+from darasa_db.errors import ConflictError, NotFoundError
 from darasa_db.models import UserRow
 from darasa_db.models.base import table_of
-from darasa_db.repositories._rows import model_row
+from darasa_db.repositories._rows import model_row, scalar_column
 from darasa_db.repositories._scope import Scope
-from darasa_db.repositories._statements import notifying
+from darasa_db.repositories._statements import notifying, require
 from darasa_db.schemas import User, UserCreate, UserUpdate, UserUpsert
 from darasa_db.schemas.user import email_key
 
@@ -25,6 +24,7 @@ __all__ = ["SqlUserRepository"]
 t = table_of(UserRow)
 ENTITY = "users"
 ROW = model_row(User)
+ID_ROW = scalar_column("id")
 COLUMNS = ("id", "email", "name", "image_url", "password_hash", "email_key")
 READ = [c for c in t.c if c.name != "email_key"]  # the columns of `User`, in its field order
 
@@ -75,6 +75,7 @@ class SqlUserRepository:
         self._scope = scope
 
     async def create(self, data: UserCreate) -> User:
+        require(data, UserCreate)
         params = data.model_dump()
         params["id"] = params["user_id"] = data.id or str(uuid.uuid4())
         params["email_key"] = email_key(data.email)
@@ -82,8 +83,16 @@ class SqlUserRepository:
         return rows[0]
 
     async def upsert(self, data: UserUpsert) -> User:
+        require(data, UserUpsert)
         params = {**data.model_dump(), "user_id": data.id, "email_key": email_key(data.email)}
-        rows = await self._scope.write(_upsert, params, ROW, _write_tags(data.id))
+        try:
+            rows = await self._scope.write(_upsert, dict(params), ROW, _write_tags(data.id))
+        except ConflictError as exc:
+            # ON CONFLICT arbitrates on the id only: a concurrent upsert of the same new id can
+            # trip the email index first. That one has committed by now; run it once more.
+            if exc.field != "email" or not self._scope.retry_safe:
+                raise
+            rows = await self._scope.write(_upsert, params, ROW, _write_tags(data.id))
         return rows[0]
 
     async def get(self, id: str) -> User | None:
@@ -108,6 +117,7 @@ class SqlUserRepository:
         return rows[0] if rows else None
 
     async def update(self, id: str, data: UserUpdate) -> User:
+        require(data, UserUpdate)
         changes = data.changes()
         if "email" in changes:
             changes["email_key"] = email_key(changes["email"])
@@ -120,5 +130,5 @@ class SqlUserRepository:
 
     async def delete(self, id: str) -> bool:
         tags = _write_tags(id) + tuple(user_tag(entity, id) for entity in ENTITIES)
-        rows = await self._scope.write(_delete, {"id": id, "user_id": id}, scalar_row, tags)
+        rows = await self._scope.write(_delete, {"id": id, "user_id": id}, ID_ROW, tags)
         return bool(rows)

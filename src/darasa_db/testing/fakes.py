@@ -5,18 +5,25 @@ and `.conversations`, each implementing its Protocol from `darasa_db.repositorie
 SQL implementation's semantics: ownership (another user's row behaves as missing),
 `ConflictError` on a duplicate email in any case, `NotFoundError` for an unknown user or job
 info, cascading deletes, keyset pages newest first, exact cosine similarity search with jsonb
-`@>` metadata filters, and the same frozen DTOs. `transaction()` rolls back on error by
-restoring a snapshot. Nothing here is isolated between concurrent tasks, and nothing is cached.
+`@>` metadata filters, and the same frozen DTOs. `transaction()` follows the real transaction's
+rules: calls take turns, a failed statement (a conflict, a missing parent) or a cancelled call
+fails it, nothing is used after its block, no second one opens in the same task, and no
+`db.<repo>` write runs inside it; it rolls back by restoring a snapshot. Nothing here is
+isolated between concurrent tasks, and nothing is cached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import functools
+import inspect
 import json
 import math
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -24,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 from pydantic import BaseModel, TypeAdapter
 
-from darasa_db.errors import ConflictError, NotFoundError
-from darasa_db.repositories._statements import DEFAULT_LIMIT, as_uuid, check_limit
+from darasa_db.errors import ConflictError, DarasaDBError, NotFoundError
+from darasa_db.repositories._statements import DEFAULT_LIMIT, as_uuid, check_limit, require
 from darasa_db.repositories.protocols import Id
 from darasa_db.schemas import (
     Conversation,
@@ -58,13 +65,13 @@ __all__ = [
     "InMemoryJobInfoRepository",
     "InMemoryQuestionRepository",
     "InMemoryStore",
+    "InMemoryTransaction",
     "InMemoryUserRepository",
     "jsonb_contains",
 ]
 
 _EMBEDDING = TypeAdapter(Embedding)
 _METADATA = TypeAdapter(JsonObject)
-_MESSAGES = TypeAdapter(list[Message])
 
 
 class _Title(BaseModel):
@@ -116,7 +123,7 @@ class InMemoryStore:
     def require_user(self, user_id: str) -> None:
         """`NotFoundError` unless the user exists (a foreign key check)."""
         if user_id not in self.tables.users:
-            raise NotFoundError("user", user_id)
+            raise _MissingParent("user", user_id)
 
     def owned_job_info(self, id: Id, user_id: str) -> JobInfo | None:
         """The job info if `user_id` owns it."""
@@ -220,9 +227,75 @@ def _rank(match: tuple[float, Document]) -> tuple[bool, float, uuid.UUID]:
     return unknown, 0.0 if unknown else distance, document.id
 
 
+class _MissingParent(NotFoundError):
+    """A foreign key check failed: in PostgreSQL a failed statement, which fails a transaction."""
+
+
+_WRITES = frozenset({"create", "upsert", "update", "delete", "create_many", "append_messages"})
+_SAVEPOINTED = frozenset({"create_many"})  # in SQL its failure leaves the transaction usable
+_ENDED = (
+    "this transaction has ended: use a Transaction and its repositories only inside its "
+    "`async with db.transaction() as tx:` block"
+)
+
+
+class _Session:
+    """The rules a fake repository's calls follow: a transaction's, or the pool's (`tx=None`)."""
+
+    def __init__(self, db: InMemoryDatabase | None, *, in_transaction: bool = False) -> None:
+        self.db = db
+        self.in_transaction = in_transaction
+        self.open = True
+        self.failed = self.cancelled = False
+        self.lock = asyncio.Lock()
+
+    async def call(self, name: str, work: Callable[[], Awaitable[Any]]) -> Any:
+        if not self.in_transaction:
+            open_tx = _OPEN.get()
+            if name in _WRITES and open_tx is not None and open_tx.open and open_tx.db is self.db:
+                raise DarasaDBError(
+                    "a db.<repository> write inside an open db.transaction() of the same task "
+                    "would wait on that transaction's own locks: use tx.<repository> instead"
+                )
+            return await work()
+        if not self.open:
+            raise DarasaDBError(_ENDED)
+        async with self.lock:
+            if not self.open:
+                raise DarasaDBError(_ENDED)
+            try:
+                return await work()
+            except (ConflictError, _MissingParent):
+                self.failed = self.failed or name not in _SAVEPOINTED
+                raise
+            except Exception:
+                raise
+            except BaseException:
+                self.cancelled = True
+                raise
+
+
+_OPEN: ContextVar[_Session | None] = ContextVar("darasa_db_fake_transaction", default=None)
+
+
+def _following_session(name: str, method: Callable[..., Awaitable[Any]]) -> Any:
+    @functools.wraps(method)
+    async def call(self: _Repository, *args: Any, **kwargs: Any) -> Any:
+        return await self._session.call(name, lambda: method(self, *args, **kwargs))
+
+    return call
+
+
 class _Repository:
-    def __init__(self, store: InMemoryStore | None = None) -> None:
+    def __init__(self, store: InMemoryStore | None = None, session: _Session | None = None) -> None:
         self._store = store if store is not None else InMemoryStore()
+        self._session = session if session is not None else _Session(None)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, member in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(member):
+                setattr(cls, name, _following_session(name, member))
 
     @property
     def _t(self) -> _Tables:
@@ -238,6 +311,7 @@ class InMemoryUserRepository(_Repository):
             raise ConflictError("a user with this email already exists", field="email")
 
     async def create(self, data: UserCreate) -> User:
+        require(data, UserCreate)
         id = data.id or str(uuid.uuid4())
         if id in self._t.users:
             raise ConflictError("a user with this id already exists", field="id")
@@ -248,6 +322,7 @@ class InMemoryUserRepository(_Repository):
         return user
 
     async def upsert(self, data: UserUpsert) -> User:
+        require(data, UserUpsert)
         self._check_email(data.email, data.id)
         existing = self._t.users.get(data.id)
         now = self._store.now()
@@ -266,6 +341,7 @@ class InMemoryUserRepository(_Repository):
         return next((u for u in self._t.users.values() if email_key(u.email) == wanted), None)
 
     async def update(self, id: str, data: UserUpdate) -> User:
+        require(data, UserUpdate)
         existing = self._t.users.get(id)
         if existing is None:
             raise NotFoundError("user", id)
@@ -287,6 +363,7 @@ class InMemoryJobInfoRepository(_Repository):
     """`JobInfoRepository` in memory; deleting one removes its questions and interviews."""
 
     async def create(self, user_id: str, data: JobInfoCreate) -> JobInfo:
+        require(data, JobInfoCreate)
         self._store.require_user(user_id)
         now = self._store.now()
         job = JobInfo(
@@ -304,6 +381,7 @@ class InMemoryJobInfoRepository(_Repository):
         return _page((j for j in self._t.job_infos.values() if j.user_id == user_id), limit, after)
 
     async def update(self, id: Id, data: JobInfoUpdate, *, user_id: str) -> JobInfo:
+        require(data, JobInfoUpdate)
         existing = self._store.owned_job_info(id, user_id)
         if existing is None:
             raise NotFoundError("job_info", id)
@@ -330,6 +408,7 @@ class InMemoryQuestionRepository(_Repository):
         return row
 
     async def create(self, job_info_id: Id, data: QuestionCreate, *, user_id: str) -> Question:
+        require(data, QuestionCreate)
         job = self._store.owned_job_info(job_info_id, user_id)
         if job is None:
             raise NotFoundError("job_info", job_info_id)
@@ -368,6 +447,7 @@ class InMemoryInterviewRepository(_Repository):
         return row
 
     async def create(self, job_info_id: Id, data: InterviewCreate, *, user_id: str) -> Interview:
+        require(data, InterviewCreate)
         job = self._store.owned_job_info(job_info_id, user_id)
         if job is None:
             raise NotFoundError("job_info", job_info_id)
@@ -388,6 +468,7 @@ class InMemoryInterviewRepository(_Repository):
         return _newest_first(i for i in self._t.interviews.values() if i.job_info_id == job.id)
 
     async def update(self, id: Id, data: InterviewUpdate, *, user_id: str) -> Interview:
+        require(data, InterviewUpdate)
         existing = self._owned(id, user_id)
         if existing is None:
             raise NotFoundError("interview", id)
@@ -417,6 +498,7 @@ class InMemoryDocumentRepository(_Repository):
         )
 
     async def create(self, user_id: str, data: DocumentCreate) -> Document:
+        require(data, DocumentCreate)
         self._store.require_user(user_id)
         document = self._new(user_id, data, self._store.now())
         self._t.documents[document.id] = document
@@ -424,10 +506,7 @@ class InMemoryDocumentRepository(_Repository):
 
     async def create_many(self, user_id: str, documents: Sequence[DocumentCreate]) -> int:
         for index, document in enumerate(documents):
-            if not isinstance(document, DocumentCreate):
-                raise TypeError(
-                    f"documents[{index}] must be a DocumentCreate, not {type(document).__name__}"
-                )
+            require(document, DocumentCreate, f"documents[{index}]")
         if not documents:
             return 0
         self._store.require_user(user_id)
@@ -497,6 +576,7 @@ class InMemoryConversationRepository(_Repository):
         return conversation
 
     async def create(self, user_id: str, data: ConversationCreate) -> Conversation:
+        require(data, ConversationCreate)
         self._store.require_user(user_id)
         now = self._store.now()
         conversation = Conversation(
@@ -525,7 +605,7 @@ class InMemoryConversationRepository(_Repository):
     async def append_messages(
         self, id: Id, messages: Sequence[Message], *, user_id: str
     ) -> Conversation:
-        checked = _MESSAGES.validate_python(list(messages))
+        checked = [require(m, Message, f"messages[{i}]") for i, m in enumerate(messages)]
         existing = self._owned(id, user_id)
         if not checked:
             return existing
@@ -544,34 +624,63 @@ class InMemoryConversationRepository(_Repository):
         return True
 
 
-class InMemoryDatabase:
+class _Repositories:
+    def __init__(self, store: InMemoryStore, session: _Session) -> None:
+        self.users = InMemoryUserRepository(store, session)
+        self.job_infos = InMemoryJobInfoRepository(store, session)
+        self.questions = InMemoryQuestionRepository(store, session)
+        self.interviews = InMemoryInterviewRepository(store, session)
+        self.documents = InMemoryDocumentRepository(store, session)
+        self.conversations = InMemoryConversationRepository(store, session)
+
+
+class InMemoryTransaction(_Repositories):
+    """The six fake repositories inside one `InMemoryDatabase.transaction()` block."""
+
+
+class InMemoryDatabase(_Repositories):
     """The six fake repositories over one shared in-memory store.
 
-    Use it where a host's code takes repository Protocols; `transaction()` yields the same
-    object and restores a snapshot of every table when the block raises.
+    Use it where a host's code takes repository Protocols; `transaction()` yields an
+    `InMemoryTransaction` that follows the real transaction's rules (see the module docstring)
+    and restores a snapshot of every table when it does not commit.
     """
 
     def __init__(self) -> None:
         self.store = InMemoryStore()
-        self.users = InMemoryUserRepository(self.store)
-        self.job_infos = InMemoryJobInfoRepository(self.store)
-        self.questions = InMemoryQuestionRepository(self.store)
-        self.interviews = InMemoryInterviewRepository(self.store)
-        self.documents = InMemoryDocumentRepository(self.store)
-        self.conversations = InMemoryConversationRepository(self.store)
+        super().__init__(self.store, _Session(self))
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[InMemoryDatabase]:
-        """Yield this database; on an exception every table goes back to how it was.
+    async def transaction(self) -> AsyncIterator[InMemoryTransaction]:
+        """One unit of work; on an exception, a failed or a cancelled call, every table goes
+        back to how it was (a `DarasaDBError` says so when the block itself did not raise).
 
         Not isolated: other tasks see the writes at once, and a rollback also undoes theirs.
         """
+        open_tx = _OPEN.get()
+        if open_tx is not None and open_tx.open and open_tx.db is self:
+            raise DarasaDBError(
+                "a db.transaction() is already open in this task: a second one would use "
+                "another connection and could wait forever on the first one's locks; use the "
+                "open transaction's tx.<repository> instead"
+            )
+        session = _Session(self, in_transaction=True)
         saved = self.store.snapshot()
+        token = _OPEN.set(session)
         try:
-            yield self
+            try:
+                yield InMemoryTransaction(self.store, session)
+            finally:
+                async with session.lock:
+                    session.open = False
+            if session.failed or session.cancelled:
+                why = "was cancelled" if session.cancelled else "failed"
+                raise DarasaDBError(f"a call in this transaction {why}, so it was rolled back")
         except BaseException:
             self.store.restore(saved)
             raise
+        finally:
+            _OPEN.reset(token)
 
     async def health_check(self) -> bool:
         """Always True: there is no server to lose."""

@@ -1,0 +1,91 @@
+"""Every use of a dependency's private or unexported API, in one place.
+
+Each function here is pinned by `tests/unit/test_compat.py`, which fails when the dependency
+changes under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.types import TypeInfo
+from pydantic import BaseModel
+
+__all__ = ["fast_constructor", "quiet_cancelled_connects", "register_vector_info"]
+
+M = TypeVar("M", bound=BaseModel)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def register_vector_info(conn: psycopg.AsyncConnection[Any], info: TypeInfo) -> None:
+    """Teach `conn` pgvector's `vector` type from an already fetched `TypeInfo`.
+
+    pgvector's public `register_vector_async` fetches the type info again on every call; its
+    `register_vector_info` (not exported) takes the one we fetched.
+    """
+    from pgvector.psycopg.vector import register_vector_info as register
+
+    register(conn, info)
+
+
+def fast_constructor(model: type[M]) -> tuple[tuple[str, ...], Callable[[Any], M]] | None:
+    """`(fields, make)` where `make(values)` equals `model.model_construct(**zip(fields, values))`
+    for trusted values in field order, about four times cheaper; None when the model needs
+    pydantic's own construction (aliases, extra fields, private attributes, a post-init hook).
+
+    Every instance shares one fields set, as `model_construct(_fields_set=...)` would: the
+    models are frozen, and pydantic copies the set before changing it (`model_copy`).
+    """
+    fields_info = model.__pydantic_fields__
+    if (
+        model.__pydantic_root_model__
+        or model.__pydantic_post_init__
+        or model.__private_attributes__
+        or model.model_config.get("extra") == "allow"
+        or any(f.alias or f.validation_alias for f in fields_info.values())
+    ):
+        return None
+    fields = tuple(fields_info)
+    fields_set = set(fields)
+
+    def make(values: Any) -> M:
+        obj = _new(model)
+        _set(obj, "__dict__", dict(zip(fields, values, strict=False)))
+        _set(obj, "__pydantic_fields_set__", fields_set)
+        _set(obj, "__pydantic_extra__", None)
+        _set(obj, "__pydantic_private__", None)
+        return obj
+
+    return fields, make
+
+
+class _CancelledConnects(logging.Filter):
+    """Drops psycopg_pool's "error connecting in <pool>: " warning when the attempt was only cut
+    off by a cancellation (the event loop ending) in one of darasa-db's pools."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (
+            record.msg == "error connecting in %r: %s"
+            and isinstance(args, tuple)
+            and len(args) == 2
+            and str(args[0]).startswith(self.prefix)
+            and isinstance(args[1], asyncio.CancelledError)
+        )
+
+
+def quiet_cancelled_connects(prefix: str) -> None:
+    """Keep psycopg_pool quiet about connection attempts of pools named `prefix…` that were
+    cancelled, not failed (once per process)."""
+    pool_logger = logging.getLogger("psycopg.pool")
+    if not any(isinstance(f, _CancelledConnects) for f in pool_logger.filters):
+        pool_logger.addFilter(_CancelledConnects(prefix))

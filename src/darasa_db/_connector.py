@@ -1,0 +1,353 @@
+"""The connector: the pool and the event loop it lives on, connections borrowed safely under
+cancellation, compiled statements, type registration and error translation.
+
+Each of these is done here and nowhere else. Nothing here knows the repositories or the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg.pq import TransactionStatus
+from psycopg.types import TypeInfo
+from sqlalchemy import Executable
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
+from sqlalchemy.sql import ClauseElement
+
+from darasa_db._compat import quiet_cancelled_connects, register_vector_info
+from darasa_db._errors_map import translate
+from darasa_db.errors import DarasaDBError, DatabaseUnavailableError
+from darasa_db.models.base import DEFAULT_SCHEMA
+from darasa_db.settings import DatabaseSettings
+
+__all__ = ["Connector", "Pool", "complete"]
+
+logger = logging.getLogger("darasa_db")
+Pool = psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
+T = TypeVar("T")
+_DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
+_IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+_POOL_PREFIX = "darasa-db-"
+quiet_cancelled_connects(_POOL_PREFIX)
+
+
+async def complete(work: Awaitable[T], *, absorb_cancel: bool = False) -> T:
+    """Run `work` to its end even when the caller is cancelled meanwhile, for the steps that
+    must not be cut in half (returning a connection, a COMMIT). A cancellation that arrived is
+    raised afterwards, or dropped with `absorb_cancel` (the work's outcome stands)."""
+    task = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.cancelled():  # the task itself was cancelled (the event loop is ending)
+                raise
+            cancelled = exc
+    result = task.result()
+    if cancelled is not None and not absorb_cancel:
+        raise cancelled
+    return result
+
+
+class Connector:
+    """Borrows connections from a lazily opened psycopg pool bound to one event loop.
+
+    A call from another event loop reopens the pool there when the first loop has ended (its
+    connections are closed without it); while that loop still runs (another thread), it raises.
+    When the loop that opened the pool ends (`asyncio.run` returning), the pool is closed, so a
+    program that never calls `close()` still exits promptly.
+    """
+
+    def __init__(self, settings: DatabaseSettings, *, reserved: int = 0) -> None:
+        self.settings = settings
+        self.test_mode = settings.is_test_mode
+        """Decided once, at construction: at most 5 connections, no prepared statements."""
+        self.schema = settings.schema_name
+        self.max_connections = settings.max_connections
+        """Connections the owner may hold at once; `reserved` of them are not the pool's."""
+        self.pool_size = max(1, self.max_connections - reserved)
+        self.pgvector_version: tuple[int, ...] | None = None
+        """The server's pgvector version, known after the first connection."""
+        self.behind_pooler: bool | None = None
+        """True when a pooler sits between us and PostgreSQL, known after the first connection."""
+        self._pool: Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._guard: asyncio.Task[None] | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._options = ""
+        self._statements: dict[Callable[[], Executable], bytes] = {}
+        self._returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._connections: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
+        self.closed = False
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def prepare_threshold(self) -> int | None:
+        """psycopg's `prepare_threshold`: 0 prepares every statement, None never."""
+        wanted = self.settings.prepared_statements
+        if self.test_mode or wanted is False or (wanted is None and self.behind_pooler):
+            return None
+        return 0
+
+    def connect_kwargs(self, *, options: bool = True) -> dict[str, Any]:
+        """Keyword arguments of `psycopg.AsyncConnection.connect` (with the server options)."""
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": max(1, round(self.settings.connect_timeout)),
+            "application_name": self.settings.application_name,
+        }
+        if options and self._options:
+            kwargs["options"] = self._options
+        return kwargs
+
+    def _server_options(self) -> str:
+        """`-c` options for pool connections. Behind a pooler only those set explicitly (a
+        pooler such as PgBouncer refuses the `options` startup parameter by default)."""
+        s = self.settings
+        explicit = s.model_fields_set
+        wanted = {
+            "statement_timeout": _ms(s.statement_timeout),
+            "lock_timeout": _ms(s.lock_timeout),
+            "hnsw.ef_search": s.hnsw_ef_search,
+        }
+        names = {"hnsw.ef_search": "hnsw_ef_search"}
+        options = [
+            f"-c {name}={value}"
+            for name, value in wanted.items()
+            if value is not None and (not self.behind_pooler or names.get(name, name) in explicit)
+        ]
+        if not self.behind_pooler and (self.pgvector_version or (0,)) >= (0, 8):
+            options.append("-c hnsw.iterative_scan=strict_order")
+        return " ".join(options)
+
+    # ------------------------------------------------------------------ connections
+    async def pool(self) -> Pool:
+        """The pool on the running event loop, opened on first use; `DatabaseUnavailableError`
+        when the server cannot be reached."""
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is loop:
+            return self._pool
+        if self.closed:
+            raise self._closed_error()
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        async with self._opening[1]:
+            if self._pool is not None and self._loop is not loop:
+                self._abandon()
+            if self._pool is None:
+                pool = await self._open()
+                if self.closed:  # close() ran while the pool was opening
+                    await pool.close()
+                    raise self._closed_error()
+                self._pool, self._loop = pool, loop
+                self._guard = loop.create_task(self._close_with_loop(pool), name="darasa-db-pool")
+        assert self._pool is not None
+        return self._pool
+
+    async def _open(self) -> Pool:
+        s = self.settings
+        await self._probe()
+        self._options = self._server_options()
+        common: dict[str, Any] = {
+            "kwargs": self.connect_kwargs(),
+            "configure": self._configure,
+            "check": self._check,
+            "timeout": s.pool_timeout,
+            "max_lifetime": s.pool_recycle,
+            "max_idle": s.pool_max_idle,
+            "reconnect_timeout": max(s.pool_timeout, 30.0),
+            "name": f"{_POOL_PREFIX}{id(self):x}",
+            "open": False,
+        }
+        pool: Pool
+        if s.null_pool:
+            pool = psycopg_pool.AsyncNullConnectionPool(
+                s.conninfo, max_size=self.pool_size, **common
+            )
+        else:
+            min_size = 1 if self.test_mode else min(s.pool_size, self.pool_size)
+            pool = psycopg_pool.AsyncConnectionPool(
+                s.conninfo, min_size=min_size, max_size=self.pool_size, **common
+            )
+        await pool.open(wait=False)
+        return pool
+
+    async def _probe(self) -> None:
+        """Connect once directly: an unreachable server fails fast with its real cause, and we
+        learn whether a pooler is in between and which pgvector the server has."""
+        conn = await self.connect()
+        async with conn:
+            cur = await conn.execute("SELECT pg_backend_pid()")
+            row = await cur.fetchone()
+            # A pooler answers the startup with its own cancel key, not the server's pid.
+            self.behind_pooler = row is not None and row[0] != conn.info.backend_pid
+            await self.register_vector(conn)
+        if self.behind_pooler and self.settings.prepared_statements is None:
+            logger.warning(
+                "darasa-db: %s is reached through a connection pooler: server-side prepared "
+                "statements are off (set prepared_statements=True for a session-mode pooler, "
+                "or False to silence this)",
+                self.settings.safe_url,
+            )
+
+    async def connect(self, url: str | None = None) -> psycopg.AsyncConnection[Any]:
+        """A session connection of its own, outside the pool (autocommit, no prepared
+        statements); driver errors become darasa-db errors."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                url or self.settings.conninfo, **self.connect_kwargs(options=False)
+            )
+        except psycopg.Error as exc:
+            error = self.translate(exc)
+            logger.warning("darasa-db cannot connect to %s: %s", self.settings.safe_url, error)
+            raise error from None
+        conn.prepare_threshold = None
+        return conn
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._connections.add(conn)
+        conn.prepare_threshold = self.prepare_threshold
+        await self.register_vector(conn)
+
+    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        idle = self.settings.pre_ping_idle
+        if idle is None:
+            return
+        returned = self._returned_at.get(conn)
+        if returned is None or time.monotonic() - returned >= idle:
+            await conn.execute("")
+
+    async def register_vector(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        """Teach `conn` pgvector's binary format; False when the extension is not installed."""
+        info = await TypeInfo.fetch(conn, "vector")
+        if info is None:
+            return False
+        register_vector_info(conn, info)
+        if self.pgvector_version is None:
+            cur = await conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = await cur.fetchone()
+            self.pgvector_version = tuple(int(p) for p in str(row[0]).split(".")) if row else (0,)
+        return True
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """Borrow a pooled connection (autocommit); driver errors become darasa-db errors.
+
+        Returning it completes whatever cancellation arrives; a transaction it was left in is
+        rolled back first (committed when the block succeeded, as psycopg's own pool does).
+        """
+        pool = self._pool
+        if pool is None or self._loop is not asyncio.get_running_loop():
+            pool = await self.pool()
+        try:
+            conn = await pool.getconn()
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise self.translate(exc) from exc
+        try:
+            yield conn
+            if conn.pgconn.transaction_status in _IN_TRANSACTION:  # a BEGIN of the caller's own
+                await conn.commit()
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise self.translate(exc) from exc
+        finally:
+            await complete(self._return(pool, conn))
+
+    async def _return(self, pool: Pool, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
+        if conn.pgconn.transaction_status in _IN_TRANSACTION:
+            try:
+                await conn.rollback()
+            except psycopg.Error as exc:
+                logger.warning("darasa-db: rollback on return failed: %s", exc)
+        await pool.putconn(conn)
+
+    def discard(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Close `conn` now; the pool replaces it when it comes back."""
+        conn.pgconn.finish()
+
+    # ------------------------------------------------------------------ statements, errors
+    def sql(self, build: Callable[[], Executable]) -> bytes:
+        """The SQL text of the statement `build()` makes, compiled once for this schema."""
+        compiled = self._statements.get(build)
+        if compiled is None:
+            statement = build()
+            assert isinstance(statement, ClauseElement)
+            text = statement.compile(
+                dialect=_DIALECT,
+                schema_translate_map={DEFAULT_SCHEMA: self.schema},
+                render_schema_translate=True,
+            ).string
+            compiled = self._statements[build] = text.encode()
+        return compiled
+
+    def translate(self, exc: BaseException, *, parent_id: object = None) -> DarasaDBError:
+        """The darasa-db error for a driver, pool or encoding error."""
+        error = translate(exc, self.settings, parent_id=parent_id)
+        if error is None:
+            raise TypeError(f"not a database error: {exc!r}") from exc
+        return error
+
+    def _closed_error(self) -> DatabaseUnavailableError:
+        return DatabaseUnavailableError(
+            self.settings.host, self.settings.port, "the Database is closed"
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _close_with_loop(self, pool: Pool) -> None:
+        """Wait until cancelled (the event loop ending, or `close()`), then close `pool`."""
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            if self._pool is pool:
+                self._pool = self._loop = self._guard = None
+                try:
+                    await pool.close(timeout=1.0)
+                finally:
+                    self._finish_connections()  # also those cut off while being configured
+
+    def _abandon(self) -> None:
+        """Forget the pool of an event loop that has ended, closing its connections without it."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            raise DarasaDBError(
+                "this Database is in use by an event loop running in another thread: "
+                "make one Database per event loop"
+            )
+        self._finish_connections()
+        self._pool = self._loop = self._guard = None
+
+    def _finish_connections(self) -> None:
+        """Close every connection the pool made, synchronously (no event loop needed)."""
+        for conn in list(self._connections):
+            conn.pgconn.finish()
+        self._connections.clear()
+
+    async def close(self) -> None:
+        """Close the pool; safe to call twice, from any event loop."""
+        self.closed = True
+        pool, guard, loop = self._pool, self._guard, self._loop
+        if pool is None:
+            return
+        if loop is not asyncio.get_running_loop():
+            if loop is not None and loop.is_running():  # another thread's loop: close it there
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.close(), loop))
+                return
+            self._abandon()
+            return
+        self._pool = self._loop = self._guard = None
+        if guard is not None:
+            guard.cancel()
+        await pool.close()
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)

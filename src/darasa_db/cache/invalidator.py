@@ -1,0 +1,143 @@
+"""The invalidator: the NOTIFY channel and payloads, local invalidation, and whether reads may
+use the cache (the listener's readiness, proved by a round trip)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from darasa_db._connector import Connector
+from darasa_db.cache.listener import CacheListener
+from darasa_db.cache.tag_cache import TagCache
+
+__all__ = ["Invalidator", "cache_channel"]
+
+_NOTIFY_LIMIT = 7900  # NOTIFY's payload limit is 8000 bytes
+
+
+def cache_channel(schema: str) -> str:
+    """The NOTIFY channel of `schema`'s cache invalidations (`darasa_cache_<schema>`).
+
+    Channel names are identifiers of at most 63 bytes: a longer one is shortened with a hash.
+    """
+    channel = f"darasa_cache_{schema}"
+    if len(channel) <= 63:
+        return channel
+    return f"darasa_cache_{hashlib.sha1(schema.encode()).hexdigest()[:16]}"
+
+
+class Invalidator:
+    """Announces committed writes' tags to other processes and applies theirs to `cache`.
+
+    A notice is `[sender, tags]` in JSON: `tags` a list of tags, `[]` for a listener's probe,
+    or null for "clear everything" (tags too long for one notice).
+    """
+
+    def __init__(self, cache: TagCache | None, connector: Connector) -> None:
+        self.cache = cache
+        self.channel = cache_channel(connector.schema)
+        self.sender_id = uuid.uuid4().hex
+        self._connector = connector
+        self._listener: CacheListener | None = None
+        self._probes = itertools.count()
+
+    # ------------------------------------------------------------------ writers
+    def payload(self, tags: Sequence[str]) -> str:
+        """The NOTIFY payload announcing `tags` to other processes."""
+        payload = json.dumps([self.sender_id, tuple(tags)], separators=(",", ":"))
+        if len(payload.encode()) > _NOTIFY_LIMIT:
+            payload = json.dumps([self.sender_id, None])
+        return payload
+
+    async def notify(self, conn: psycopg.AsyncConnection[Any], tags: Sequence[str]) -> None:
+        """Send the notice of `tags` on `conn` (delivered when its transaction commits)."""
+        await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, self.payload(tags)))
+
+    def invalidate_local(self, tags: Sequence[str]) -> None:
+        """Drop `tags` from this process's cache (after a commit)."""
+        if self.cache is not None and tags:
+            self.cache.invalidate(*tags)
+
+    # ------------------------------------------------------------------ readers
+    @property
+    def ready(self) -> bool:
+        """True when reads may use the cache: the listener proved notices reach it."""
+        listener = self._listener
+        return self.cache is not None and listener is not None and listener.listening
+
+    def ensure_listening(self) -> bool:
+        """Start the listener on the running event loop if needed; True when ready."""
+        if self.cache is None or self._connector.closed:
+            return False
+        listener = self._listener
+        if listener is None or listener.loop is not asyncio.get_running_loop():
+            if listener is not None:
+                listener.abandon()  # its loop has ended; its task went with it
+            self._listener = listener = self._start()
+        return listener.listening
+
+    def _start(self) -> CacheListener:
+        connector = self._connector
+        listen_url = connector.settings.listen_url
+        return CacheListener(
+            channel=self.channel,
+            connect=lambda: connector.connect(listen_url),
+            send=self._send_probe,
+            probe=self._probe,
+            receive=self.receive,
+            reset=self._clear,
+            timeout=connector.settings.connect_timeout,
+        )
+
+    def _probe(self) -> tuple[str, str]:
+        token = f"{self.sender_id}:{next(self._probes)}"
+        return token, json.dumps([token, []])
+
+    async def _send_probe(self, payload: str) -> None:
+        async with self._connector.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+
+    def receive(self, payload: str) -> str | None:
+        """Apply a notice; returns its sender (None when unreadable: everything is dropped)."""
+        cache = self.cache
+        try:
+            sender, tags = json.loads(payload)
+        except (ValueError, TypeError):
+            sender = tags = None
+        if not isinstance(sender, str):
+            self._clear()
+            return None
+        if sender == self.sender_id or tags == []:
+            return sender  # our own write (invalidated after its commit), or a probe
+        if cache is not None:
+            if isinstance(tags, list) and all(isinstance(tag, str) for tag in tags):
+                cache.invalidate(*tags)
+            else:
+                cache.clear()
+        return sender
+
+    def _clear(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process id of the listening connection, while it listens."""
+        return self._listener.backend_pid if self._listener is not None else None
+
+    async def close(self) -> None:
+        """Stop the listener (from any event loop)."""
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        if listener.loop is asyncio.get_running_loop():
+            await listener.stop()
+        else:
+            listener.abandon()

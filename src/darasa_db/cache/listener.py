@@ -86,6 +86,7 @@ class CacheListener:
             try:
                 await self._listen()
             except asyncio.CancelledError:
+                await self._disconnect()
                 raise
             except NotListenable as exc:  # a configuration problem: check again now and then
                 self._warn(str(exc))
@@ -96,15 +97,18 @@ class CacheListener:
                     delay = self._retry_delay
                 else:
                     logger.info("darasa-db cache listener cannot listen: %s", exc)
-            finally:
-                self.listening = False
-                self._reset()  # notices may be missed from now on
-                conn, self._conn = self._conn, None
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+            await self._disconnect()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _disconnect(self) -> None:
+        """Not listening any more: drop the cache (notices may be missed) and the connection."""
+        self.listening = False
+        self._reset()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def _listen(self) -> None:
         self._conn = conn = await self._connect()

@@ -380,24 +380,28 @@ async def transaction_scope(
         )
     committed = False
     invalidator.ensure_listening()
-    async with connector.connection() as conn:
-        scope = TransactionScope(connector, invalidator, conn)
-        token = _OPEN.set(scope)
-        try:
-            await conn.execute("BEGIN", prepare=False)
+    try:
+        async with connector.connection() as conn:
+            scope = TransactionScope(connector, invalidator, conn)
+            token = _OPEN.set(scope)
             try:
-                yield scope
+                await conn.execute("BEGIN", prepare=False)
+                try:
+                    yield scope
+                finally:
+                    async with scope.lock:  # let a call still running on the connection finish
+                        scope.open = False
+                status = conn.pgconn.transaction_status
+                if scope.cancelled or status != TransactionStatus.INTRANS:
+                    why = "was cancelled" if scope.cancelled else "failed"
+                    raise DarasaDBError(f"a call in this transaction {why}, so it was rolled back")
+                await complete(conn.commit(), absorb_cancel=True)
+                committed = True
             finally:
-                async with scope.lock:  # let a call still running on the connection finish
-                    scope.open = False
-            status = conn.pgconn.transaction_status
-            if scope.cancelled or status != TransactionStatus.INTRANS:
-                why = "was cancelled" if scope.cancelled else "failed"
-                raise DarasaDBError(f"a call in this transaction {why}, so it was rolled back")
-            await complete(conn.commit(), absorb_cancel=True)
-            committed = True
-        finally:
-            _OPEN.reset(token)
+                _OPEN.reset(token)
+    except asyncio.CancelledError:
+        if not committed:
+            raise  # (after the commit, a cancellation while the connection goes back is moot)
     if committed:
         invalidator.invalidate_local(tuple(dict.fromkeys(scope.pending)))
 

@@ -198,6 +198,14 @@ class Connector:
                 "or False to silence this)",
                 self.settings.safe_url,
             )
+        elif self.behind_pooler and self.settings.prepared_statements and not self.test_mode:
+            logger.warning(
+                "darasa-db: %s is reached through a connection pooler with "
+                "prepared_statements=True: safe only in session mode or with protocol-level "
+                "prepared statements (PgBouncer >= 1.22, max_prepared_statements); in transaction "
+                "mode without them other clients' statements run with your parameters",
+                self.settings.safe_url,
+            )
 
     async def connect(self, url: str | None = None) -> psycopg.AsyncConnection[Any]:
         """A session connection of its own, outside the pool (autocommit, no prepared

@@ -79,7 +79,7 @@ def translate(
         )
     if is_stale_plan(exc):
         return TransactionConflictError(
-            f"the schema changed under this transaction, rolled back (safe to retry): "
+            f"the schema changed under a prepared statement; rolled back (safe to retry): "
             f"{_first_line(exc)}"
         )
     if state in _POOLER_STATES:

@@ -1,0 +1,66 @@
+"""The schema changes under a running `Database` with prepared statements: its own migrations
+down and up again, a host adding an enum value and a column while calls run. No error storm,
+no restart: a statement refused by a stale plan is run again on the same connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+
+from darasa_db import Database, DatabaseSettings, migrate
+from darasa_db.schemas import JobInfoCreate, QuestionCreate, UserUpsert
+
+
+def _job(n: int) -> JobInfoCreate:
+    return JobInfoCreate(name=f"job {n}", experience_level="senior", description="d")
+
+
+async def _calls(db: Database, rounds: int) -> int:
+    """Creates of job infos and questions; returns how many failed."""
+    failed = 0
+    user = await db.users.upsert(UserUpsert(id="live", email="live@example.com", name="L"))
+    for n in range(rounds):
+        try:
+            job = await db.job_infos.create(user.id, _job(n))
+            await db.questions.create(
+                job.id, QuestionCreate(text="why?", difficulty="hard"), user_id=user.id
+            )
+            await db.job_infos.list_for_user(user.id, limit=5)
+        except Exception:
+            failed += 1
+    return failed
+
+
+async def test_downgrade_and_upgrade_under_a_running_database(darasa_database_url: str):
+    settings = DatabaseSettings(
+        url=darasa_database_url, test_mode=False, pool_size=1, max_overflow=0
+    )  # one connection: the one whose prepared plans go stale
+    async with Database(settings, cache=None) as db:
+        assert db.settings.prepared_statements is None
+        assert await _calls(db, 10) == 0  # every statement is now prepared on the connections
+        await asyncio.to_thread(migrate.downgrade, darasa_database_url, "base")
+        await asyncio.to_thread(migrate.upgrade, darasa_database_url)
+        assert await _calls(db, 20) == 0  # the enum types are new: plans recovered, no error
+
+
+async def test_a_host_migration_adding_an_enum_value_and_a_column_while_calls_run(
+    darasa_database_url: str,
+):
+    settings = DatabaseSettings(
+        url=darasa_database_url, test_mode=False, pool_size=2, max_overflow=0
+    )
+    async with Database(settings, cache=None) as db:
+        assert await _calls(db, 5) == 0
+        calls = asyncio.create_task(_calls(db, 60))
+        await asyncio.sleep(0.05)
+        async with await psycopg.AsyncConnection.connect(
+            darasa_database_url, autocommit=True
+        ) as conn:
+            await conn.execute(
+                "ALTER TYPE darasa.job_infos_experience_level ADD VALUE IF NOT EXISTS 'staff'"
+            )
+            await conn.execute("ALTER TABLE darasa.job_info ADD COLUMN host_note text")
+            await conn.execute("ALTER TABLE darasa.questions ADD COLUMN host_rank int")
+        assert await calls == 0
+        assert await _calls(db, 5) == 0

@@ -31,12 +31,14 @@ from darasa_db.testing.fakes import jsonb_contains
 DIMENSIONS = 1536
 
 
-@pytest.fixture(params=["in_memory", "postgres"])
+_REPOSITORIES = {"in_memory": "darasa_memory_db", "postgres": "darasa_db", "pgbouncer": "pooled_db"}
+
+
+@pytest.fixture(params=list(_REPOSITORIES))
 def repos(request):
-    """The fake, or the real SQL repositories on a fresh migrated database."""
-    return request.getfixturevalue(
-        "darasa_db" if request.param == "postgres" else "darasa_memory_db"
-    )
+    """The fake, the SQL repositories on a fresh migrated database, or the same behind a
+    transaction-mode PgBouncer with production defaults."""
+    return request.getfixturevalue(_REPOSITORIES[request.param])
 
 
 def vec(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> list[float]:

@@ -1,4 +1,5 @@
-"""PgBouncer in transaction mode in front of the session's server, as production runs it.
+"""Fixtures: PgBouncer in transaction mode in front of the session's server, as production
+runs it, and a `Database` with default settings behind it.
 
 Debian's `pgbouncer` must be installed (`.ci/run` installs it): without it these tests fail
 with that message, they do not skip. Its pool is deliberately small (3 server connections per
@@ -13,13 +14,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
+from darasa_db import Database, DatabaseSettings
 from darasa_db.testing.servers import TestServer
 
 SERVER_POOL = 3
@@ -111,3 +113,11 @@ def pooled_url(pgbouncer: tuple[str, int], darasa_database_url: str) -> str:
     parts = urlsplit(darasa_database_url)
     auth = parts.netloc.rpartition("@")[0]
     return urlunsplit((parts.scheme, f"{auth}@{host}:{port}", parts.path, "", ""))
+
+
+@pytest.fixture
+async def pooled_db(pooled_url: str) -> AsyncIterator[Database]:
+    """A `Database` with production defaults (not test mode) behind PgBouncer."""
+    db = Database(DatabaseSettings(url=pooled_url, test_mode=False, pool_size=2, max_overflow=2))
+    yield db
+    await db.close()

@@ -40,7 +40,7 @@ class Bench:
 
     async def start_cache(self) -> None:
         """Open the cached Database; its listener then hears every NOTIFY of darasa-db writes."""
-        await self.cached.health_check()
+        await self.cached.pool()  # opens the pool and starts the listener
         for _ in range(500):  # cached reads start once the cross-process listener listens
             if self.cached.cache_ready:
                 return

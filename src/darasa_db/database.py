@@ -171,6 +171,7 @@ class Database(_Repositories):
         """True when a `SELECT 1` succeeds within the connect timeout; never raises."""
         try:
             async with asyncio.timeout(self.settings.connect_timeout + 1):
+                await self.pool()  # (and the cache listener with it)
                 async with self.connection() as conn:
                     await conn.execute("SELECT 1")
             return True

@@ -142,6 +142,10 @@ class Scope:
         """Run `work(conn)` as one write unit (used for COPY); tags invalidated after commit."""
         raise NotImplementedError
 
+    async def snapshot(self, work: Work) -> Any:
+        """Run `work(conn)`, several reads, on one consistent view of the data (an export)."""
+        raise NotImplementedError
+
     def _notify_params(self, params: dict[str, Any], tags: Sequence[str]) -> dict[str, Any]:
         params["notify_channel"] = self.invalidator.channel
         params["notify_payload"] = self.invalidator.payload(tags)
@@ -259,6 +263,14 @@ class PoolScope(Scope):
             self.invalidator.invalidate_local(tags)
         return result
 
+    async def snapshot(self, work: Work) -> Any:
+        """On the primary, in one REPEATABLE READ, READ ONLY transaction."""
+        async with self.connector.connection() as conn, conn.transaction():
+            await conn.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", prepare=False
+            )
+            return await self._guarded(work, conn)
+
     def _refuse_inside_transaction(self) -> None:
         if _open_transaction(self.connector) is not None:
             raise DarasaDBError(
@@ -360,6 +372,11 @@ class TransactionScope(Scope):
             result = await self._guarded(unit, conn)
         self.pending.extend(tags)
         return result
+
+    async def snapshot(self, work: Work) -> Any:
+        """Inside the transaction, at its isolation level (its own writes included)."""
+        async with self.turn() as conn:
+            return await self._guarded(work, conn)
 
 
 @asynccontextmanager

@@ -17,6 +17,8 @@ from darasa_db.schemas import (
     Document,
     DocumentCreate,
     DocumentMatch,
+    ErasureReport,
+    HybridMatch,
     Interview,
     InterviewCreate,
     InterviewUpdate,
@@ -69,6 +71,18 @@ class UserRepository(Protocol):
 
     async def delete(self, id: str) -> bool:
         """Delete the user and, by cascade, all their data; False when there was none."""
+        ...
+
+    async def export(self, user_id: str) -> dict[str, Any]:
+        """Everything stored for the user (profile, job infos with their questions and
+        interviews, documents with embeddings, conversations with messages) as JSON-ready data
+        with a `format_version`, read in one consistent snapshot; `NotFoundError` when the
+        user does not exist."""
+        ...
+
+    async def erase(self, user_id: str) -> ErasureReport:
+        """Delete the user and everything of theirs in one transaction, with the rows deleted
+        per table; their cache entries go in every process. `NotFoundError` when missing."""
         ...
 
 
@@ -176,6 +190,24 @@ class DocumentRepository(Protocol):
 
         Returns `min(limit, matching documents)` matches; `threshold` keeps similarity ≥ it,
         `metadata` keeps documents whose metadata contains it (jsonb `@>`).
+        """
+        ...
+
+    async def hybrid_search(
+        self,
+        query_text: str | None,
+        embedding: Sequence[float] | None,
+        *,
+        user_id: str,
+        limit: int = 5,
+        metadata: Mapping[str, Any] | None = None,
+        rrf_k: int = 60,
+    ) -> list[HybridMatch]:
+        """The caller's documents ranked by full text and by vector, fused by reciprocal rank
+        (score = Σ 1 / (rrf_k + rank)), best first.
+
+        Either `query_text` or `embedding` may be None, not both (`ValidationError`). Returns
+        `min(limit, matching documents)` matches; `metadata` filters as in `similarity_search`.
         """
         ...
 

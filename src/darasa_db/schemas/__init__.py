@@ -6,11 +6,11 @@ naming the field, and nothing is written.
 
 from darasa_db.schemas._common import EmbeddingInput
 from darasa_db.schemas.conversation import Conversation, ConversationCreate, Message, MessageRole
-from darasa_db.schemas.document import Document, DocumentCreate, DocumentMatch
+from darasa_db.schemas.document import Document, DocumentCreate, DocumentMatch, HybridMatch
 from darasa_db.schemas.interview import Interview, InterviewCreate, InterviewUpdate
 from darasa_db.schemas.job_info import ExperienceLevel, JobInfo, JobInfoCreate, JobInfoUpdate
 from darasa_db.schemas.question import Question, QuestionCreate, QuestionDifficulty
-from darasa_db.schemas.user import User, UserCreate, UserUpdate, UserUpsert
+from darasa_db.schemas.user import ErasureReport, User, UserCreate, UserUpdate, UserUpsert
 
 __all__ = [
     "Conversation",
@@ -19,7 +19,9 @@ __all__ = [
     "DocumentCreate",
     "DocumentMatch",
     "EmbeddingInput",
+    "ErasureReport",
     "ExperienceLevel",
+    "HybridMatch",
     "Interview",
     "InterviewCreate",
     "InterviewUpdate",

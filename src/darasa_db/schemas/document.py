@@ -19,7 +19,7 @@ from darasa_db.schemas._common import (
     Text500,
 )
 
-__all__ = ["Document", "DocumentCreate", "DocumentMatch"]
+__all__ = ["Document", "DocumentCreate", "DocumentMatch", "HybridMatch"]
 
 
 class Document(ReadModel):
@@ -40,6 +40,19 @@ class DocumentMatch(ReadModel):
 
     document: Document
     similarity: float
+
+
+class HybridMatch(ReadModel):
+    """A hybrid-search hit: the document, its reciprocal rank fusion `score`, and its rank
+    (1 = best) in the full-text and in the vector ranking, None where it was not ranked.
+
+    `score` = 1 / (rrf_k + vector_rank) + 1 / (rrf_k + text_rank), a missing rank adding 0.
+    """
+
+    document: Document
+    score: float
+    text_rank: int | None
+    vector_rank: int | None
 
 
 class DocumentCreate(InputModel):

@@ -18,7 +18,7 @@ from darasa_db.schemas._common import (
     reject_null,
 )
 
-__all__ = ["User", "UserCreate", "UserUpdate", "UserUpsert", "email_key"]
+__all__ = ["ErasureReport", "User", "UserCreate", "UserUpdate", "UserUpsert", "email_key"]
 
 UserId = Text255
 Name = Text200
@@ -75,3 +75,16 @@ class UserUpdate(UpdateModel):
     password_hash: PasswordHash | None = Field(default=None, repr=False)
 
     _not_null = field_validator("email", "name", mode="before")(reject_null)
+
+
+class ErasureReport(ReadModel):
+    """What `users.erase` deleted: the user's id and the rows deleted per table (a table name
+    of the library's schema → count; every table is listed, zeros included)."""
+
+    user_id: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Rows deleted in all tables."""
+        return sum(self.counts.values())

@@ -88,7 +88,8 @@ async def test_text_only_and_vector_only(darasa_db, user):
     assert sorted(m.text_rank for m in words if m.text_rank is not None) == list(range(1, 11))
     vector_only = await darasa_db.documents.hybrid_search(None, QUERY, user_id=user.id, limit=11)
     assert len(vector_only) == 11
-    assert vector_only[-1].vector_rank == 11 and vector_only[-1].text_rank is None
+    assert vector_only[-1].vector_rank == 11
+    assert vector_only[-1].text_rank is None
 
 
 async def test_rrf_k_changes_the_scores(darasa_db, user):
@@ -172,7 +173,8 @@ async def test_full_page_when_the_index_returns_a_short_one(darasa_db, user):
         )
     assert sorted(m.document.title for m in matches) == ["rare 0", "rare 1", "rare 2"]
     assert [m.vector_rank for m in matches] == [1, 2, 3]
-    assert len(both) == 3 and all(m.text_rank is not None for m in both)
+    assert len(both) == 3
+    assert all(m.text_rank is not None for m in both)
 
 
 async def test_bad_input_is_refused_before_any_sql(darasa_db, user):

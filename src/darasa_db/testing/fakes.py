@@ -20,6 +20,7 @@ import functools
 import inspect
 import json
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -32,14 +33,23 @@ import numpy as np
 from pydantic import BaseModel, TypeAdapter
 
 from darasa_db.errors import ConflictError, DarasaDBError, NotFoundError
-from darasa_db.repositories._statements import DEFAULT_LIMIT, as_uuid, check_limit, require
+from darasa_db.repositories._statements import (
+    DEFAULT_LIMIT,
+    as_uuid,
+    check_limit,
+    require,
+)
+from darasa_db.repositories.documents import HybridQuery, _candidates
 from darasa_db.repositories.protocols import Id
+from darasa_db.repositories.users import export_document
 from darasa_db.schemas import (
     Conversation,
     ConversationCreate,
     Document,
     DocumentCreate,
     DocumentMatch,
+    ErasureReport,
+    HybridMatch,
     Interview,
     InterviewCreate,
     InterviewUpdate,
@@ -163,6 +173,66 @@ def _page(rows: Iterable[_R], limit: int, after: Id | None) -> list[_R]:
 
 def _newest_first(rows: Iterable[_R]) -> list[_R]:
     return sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
+
+
+def _oldest_first(rows: Iterable[_R]) -> list[_R]:
+    return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+
+_WORD = re.compile(r"[^\W_]+")
+_STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
+)
+
+
+def _terms(text: str) -> list[str]:
+    """Lower-case words without English stop words, a trailing "s" dropped: a rough stand-in
+    for PostgreSQL's `english` text search configuration."""
+    words = (w.lower() for w in _WORD.findall(text))
+    return [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _STOP_WORDS]
+
+
+def _text_score(query: list[str], document: Document) -> float:
+    """0 unless every query term is in the document; then its occurrences, title counted 10x
+    (ts_rank_cd weighs the title's A above the content's B)."""
+    title, content = _terms(document.title), _terms(document.content)
+    if not query or not all(term in title or term in content for term in query):
+        return 0.0
+    return float(sum(10 * title.count(term) + content.count(term) for term in query))
 
 
 def _as_json(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -357,6 +427,40 @@ class InMemoryUserRepository(_Repository):
             return False
         self._store.delete_user(id)
         return True
+
+    async def export(self, user_id: str) -> dict[str, Any]:
+        """The user's data in the SQL repository's layout; `NotFoundError` when missing."""
+        t = self._t
+        user = t.users.get(user_id)
+        if user is None:
+            raise NotFoundError("user", user_id)
+        jobs = _oldest_first(j for j in t.job_infos.values() if j.user_id == user_id)
+        mine = {j.id for j in jobs}
+        return export_document(
+            user,
+            jobs,
+            _oldest_first(q for q in t.questions.values() if q.job_info_id in mine),
+            _oldest_first(i for i in t.interviews.values() if i.job_info_id in mine),
+            _oldest_first(d for d in t.documents.values() if d.user_id == user_id),
+            _oldest_first(c for c in t.conversations.values() if c.user_id == user_id),
+        )
+
+    async def erase(self, user_id: str) -> ErasureReport:
+        """Delete the user with everything of theirs; the rows per table, as in SQL."""
+        t = self._t
+        if user_id not in t.users:
+            raise NotFoundError("user", user_id)
+        mine = {j.id for j in t.job_infos.values() if j.user_id == user_id}
+        counts = {
+            "users": 1,
+            "job_info": len(mine),
+            "questions": sum(q.job_info_id in mine for q in t.questions.values()),
+            "interviews": sum(i.job_info_id in mine for i in t.interviews.values()),
+            "documents": sum(d.user_id == user_id for d in t.documents.values()),
+            "conversations": sum(c.user_id == user_id for c in t.conversations.values()),
+        }
+        self._store.delete_user(user_id)
+        return ErasureReport(user_id=user_id, counts=counts)
 
 
 class InMemoryJobInfoRepository(_Repository):
@@ -558,6 +662,60 @@ class InMemoryDocumentRepository(_Repository):
             scored.append((distance, document))
         scored.sort(key=_rank)
         return [DocumentMatch(document=d, similarity=1.0 - dist) for dist, d in scored[:limit]]
+
+    async def hybrid_search(
+        self,
+        query_text: str | None,
+        embedding: Sequence[float] | None,
+        *,
+        user_id: str,
+        limit: int = 5,
+        metadata: Mapping[str, Any] | None = None,
+        rrf_k: int = 60,
+    ) -> list[HybridMatch]:
+        """Reciprocal rank fusion, as in SQL, of an exact cosine ranking and an approximate
+        full-text one (every query word must occur, ranked by occurrences; no stemming beyond
+        a plural "s", no web-search operators)."""
+        check_limit(limit)
+        q = HybridQuery(query_text=query_text, embedding=embedding, rrf_k=rrf_k, metadata=metadata)
+        wanted = None if q.metadata is None else _as_json(q.metadata)
+        mine = [
+            d
+            for d in self._t.documents.values()
+            if d.user_id == user_id and (wanted is None or jsonb_contains(d.metadata, wanted))
+        ]
+        candidates = _candidates(limit)
+        vector_ranks: dict[uuid.UUID, int] = {}
+        if q.embedding is not None:
+            query = np.asarray(_float32(q.embedding), dtype=np.float64)
+            nearest = sorted(
+                (
+                    (_cosine_distance(query, d.embedding), d)
+                    for d in mine
+                    if d.embedding is not None
+                ),
+                key=_rank,
+            )
+            vector_ranks = {d.id: n for n, (_, d) in enumerate(nearest[:candidates], 1)}
+        text_ranks: dict[uuid.UUID, int] = {}
+        if q.query_text is not None:
+            terms = _terms(q.query_text)
+            scored = [(score, d) for d in mine if (score := _text_score(terms, d)) > 0]
+            scored.sort(key=lambda pair: (-pair[0], pair[1].id))
+            text_ranks = {d.id: n for n, (_, d) in enumerate(scored[:candidates], 1)}
+        documents = {d.id: d for d in mine}
+        fused = []
+        for id in vector_ranks.keys() | text_ranks.keys():
+            vector_rank, text_rank = vector_ranks.get(id), text_ranks.get(id)
+            score = (0.0 if vector_rank is None else 1.0 / float(q.rrf_k + vector_rank)) + (
+                0.0 if text_rank is None else 1.0 / float(q.rrf_k + text_rank)
+            )
+            match = HybridMatch(
+                document=documents[id], score=score, text_rank=text_rank, vector_rank=vector_rank
+            )
+            fused.append(match)
+        fused.sort(key=lambda m: (-m.score, m.document.id))
+        return fused[:limit]
 
 
 class InMemoryConversationRepository(_Repository):

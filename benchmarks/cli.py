@@ -15,7 +15,7 @@ from benchmarks.harness import Result, summarise
 from benchmarks.report import environment, markdown, table, write_json
 from benchmarks.rows import run_rows
 from benchmarks.server import embedded_server
-from benchmarks.vectors import drop_search_index, run_create_many, run_search
+from benchmarks.vectors import drop_search_index, run_create_many, run_hybrid, run_search
 
 __all__ = ["main"]
 
@@ -54,12 +54,21 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
             calls=50 if quick else 100,
         )
         results += search
+        _progress("documents.hybrid_search")
+        hybrid, hybrid_info = await run_hybrid(
+            bench,
+            documents=8_000 if quick else 20_000,
+            rounds=rounds,
+            calls=50 if quick else 100,
+        )
+        results += hybrid
     finally:
         await bench.close()
     return {
         "mode": "quick" if quick else "full",
         "environment": env,
         "similarity_search": search_info,
+        "hybrid_search": hybrid_info,
         "results": summarise(results),
     }
 
@@ -80,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for key, value in payload["similarity_search"].items():
         print(f"similarity_search {key}: {value}")
+    for key, value in payload["hybrid_search"].items():
+        print(f"hybrid_search {key}: {value}")
     write_json(args.json, payload)
     print(f"\n{payload['mode']} run in {payload['seconds']} s; JSON written to {args.json}")
     return 0

@@ -22,7 +22,13 @@ from benchmarks.harness import Contender, Result, compare
 from darasa_db.repositories import documents as documents_repository
 from darasa_db.schemas import DocumentCreate
 
-__all__ = ["build_search_index", "drop_search_index", "run_create_many", "run_search"]
+__all__ = [
+    "build_search_index",
+    "drop_search_index",
+    "run_create_many",
+    "run_hybrid",
+    "run_search",
+]
 
 RAW = "raw psycopg"
 COPY = "psycopg binary COPY"
@@ -206,3 +212,64 @@ async def _plan(b: Bench, sql: bytes, query: Any) -> str:
     )
     lines = [str(row[0]).strip() for row in await cur.fetchall()]
     return "; ".join(line.split(" (")[0] for line in lines if "Scan" in line)
+
+
+KEYWORDS = 50  # documents given a unique keyword for hybrid search's recall
+
+
+async def run_hybrid(
+    b: Bench, *, documents: int, rounds: int, calls: int
+) -> tuple[list[Result], dict[str, Any]]:
+    """`hybrid_search` beside `similarity_search` (top-10, the same random query vectors) on
+    the searcher's documents loaded by `run_search`, and the recall of a known-keyword set.
+
+    `KEYWORDS` documents get a unique word (`keyword<n>`) in their content; the query for one
+    is that word with a random vector: recall@10 is the share of queries whose document is in
+    the top 10 (similarity_search alone finds them only by chance).
+    """
+    step = documents // KEYWORDS
+    chosen = {f"keyword{n}": n * step for n in range(KEYWORDS)}
+    async with b.raw.transaction():
+        for word, index in chosen.items():
+            await b.raw.execute(
+                "UPDATE darasa.documents SET content = content || ' ' || %s "
+                "WHERE user_id = %s AND title = %s",
+                (word, b.seed.searcher, str(index)),
+            )
+    await b.raw.execute("ANALYZE darasa.documents")
+    rng = np.random.default_rng(11)
+    asked = rng.standard_normal((KEYWORDS, 1536)).astype(np.float32)
+    asked /= np.linalg.norm(asked, axis=1, keepdims=True)
+    user_id, limit = b.seed.searcher, 10
+    db = b.database()
+    found_hybrid = found_vector = 0
+    for (word, index), q in zip(chosen.items(), asked, strict=True):
+        hybrid = await db.documents.hybrid_search(word, q, user_id=user_id, limit=limit)
+        found_hybrid += str(index) in {m.document.title for m in hybrid}
+        similar = await db.documents.similarity_search(q, user_id=user_id, limit=limit)
+        found_vector += str(index) in {m.document.title for m in similar}
+    info = {
+        "documents": documents,
+        "keyword queries": KEYWORDS,
+        "recall@10 hybrid_search (keyword + random vector)": found_hybrid / KEYWORDS,
+        "recall@10 similarity_search (random vector)": found_vector / KEYWORDS,
+    }
+    words = itertools.cycle(list(chosen))
+    vectors = itertools.cycle(list(asked))
+
+    async def hybrid_one() -> Any:
+        return await db.documents.hybrid_search(
+            next(words), next(vectors), user_id=user_id, limit=limit
+        )
+
+    async def similarity_one() -> Any:
+        return await db.documents.similarity_search(next(vectors), user_id=user_id, limit=limit)
+
+    results = await compare(
+        f"documents.hybrid_search vs similarity_search top-10 ({documents:,} docs)",
+        [Contender("hybrid_search", hybrid_one), Contender("similarity_search", similarity_one)],
+        rounds=rounds,
+        calls=calls,
+        baseline="similarity_search",
+    )
+    return results, info

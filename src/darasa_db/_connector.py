@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import types
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 import psycopg_pool
@@ -39,11 +40,20 @@ _POOL_PREFIX = "darasa-db-"
 quiet_cancelled_connects(_POOL_PREFIX)
 
 
-async def complete(work: Awaitable[T], *, absorb_cancel: bool = False) -> T:
+async def complete(work: Coroutine[Any, Any, T], *, absorb_cancel: bool = False) -> T:
     """Run `work` to its end even when the caller is cancelled meanwhile, for the steps that
     must not be cut in half (returning a connection, a COMMIT). A cancellation that arrived is
-    raised afterwards, or dropped with `absorb_cancel` (the work's outcome stands)."""
-    task = asyncio.ensure_future(work)
+    raised afterwards, or dropped with `absorb_cancel` (the work's outcome stands).
+
+    `work` starts in the caller's task, and usually ends there without waiting for anything:
+    then nothing could have interrupted it, and no task is needed. Only when it has to wait is
+    the rest handed to a task of its own, shielded from the caller's cancellation.
+    """
+    try:
+        waiting_on = work.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    task = asyncio.ensure_future(_resume(work, waiting_on))
     cancelled: asyncio.CancelledError | None = None
     while not task.done():
         try:
@@ -56,6 +66,28 @@ async def complete(work: Awaitable[T], *, absorb_cancel: bool = False) -> T:
     if cancelled is not None and not absorb_cancel:
         raise cancelled
     return result
+
+
+@types.coroutine
+def _resumed(work: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
+    """Go on driving `work`, a coroutine that already handed `waiting_on` to the event loop."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except BaseException as exc:  # delivered into `work` where it waits, as a task would
+            try:
+                waiting_on = work.throw(exc)
+            except StopIteration as done:
+                return cast(T, done.value)
+        else:
+            try:
+                waiting_on = work.send(sent)
+            except StopIteration as done:
+                return cast(T, done.value)
+
+
+async def _resume(work: Coroutine[Any, Any, T], waiting_on: Any) -> T:
+    return await _resumed(work, waiting_on)
 
 
 class Connector:

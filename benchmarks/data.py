@@ -23,6 +23,7 @@ __all__ = [
     "recall_at_k",
     "reset_conversation",
     "seed",
+    "seed_pages",
 ]
 
 DIMENSIONS = 1536
@@ -75,6 +76,32 @@ async def seed(conn: psycopg.AsyncConnection[Any], *, job_infos: int = 60) -> Se
             assert row is not None
             ids.job_ids.append(row[0])
     return ids
+
+
+async def seed_pages(conn: psycopg.AsyncConnection[Any], user_id: str, rows: int = 60) -> None:
+    """`rows` documents (500 characters, a 1536-d embedding) and `rows` conversations (10
+    messages) for `user_id`, for the list_for_user pages."""
+    from pgvector import Vector
+
+    vectors, _ = clustered_embeddings(rows, clusters=8, noise=1.0, seed=7)
+    content = "PostgreSQL keeps its indexes in pages of 8 kB. " * 10  # about 500 characters
+    async with conn.transaction():
+        for index in range(rows):
+            await conn.execute(
+                "INSERT INTO darasa.documents (user_id, title, content, metadata, embedding) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (
+                    user_id,
+                    f"Notes {index}",
+                    content,
+                    Jsonb({"source": "bench"}),
+                    Vector(vectors[index]),
+                ),
+            )
+            await conn.execute(
+                "INSERT INTO darasa.conversations (user_id, title, messages) VALUES (%s, %s, %s)",
+                (user_id, f"Mock interview {index}", Jsonb([MESSAGE] * 10)),
+            )
 
 
 async def new_conversation(conn: psycopg.AsyncConnection[Any], user_id: str) -> uuid.UUID:

@@ -1,7 +1,9 @@
-"""Row operations: job_infos get (uncached and cached), create, list_for_user; append_messages."""
+"""Row operations: job_infos get (uncached and cached), create; list_for_user of job infos,
+documents and conversations; append_messages at 10 and 3,000 messages."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cachetools import TTLCache
@@ -9,7 +11,13 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, select
 
 from benchmarks.context import Bench
-from benchmarks.data import MESSAGE, job_info_values, new_conversation, reset_conversation
+from benchmarks.data import (
+    MESSAGE,
+    job_info_values,
+    new_conversation,
+    reset_conversation,
+    seed_pages,
+)
 from benchmarks.harness import Contender, Result, compare
 from darasa_db import Database
 from darasa_db.models import JobInfoRow
@@ -40,8 +48,23 @@ RAW_INSERT = (
 )
 RAW_APPEND = (
     "UPDATE darasa.conversations SET messages = messages || %s "
+    "WHERE id = %s AND user_id = %s RETURNING id"
+)
+RAW_APPEND_ROW = (
+    "UPDATE darasa.conversations SET messages = messages || %s "
     "WHERE id = %s AND user_id = %s RETURNING id, user_id, title, messages, created_at, updated_at"
 )
+RAW_PAGES = {
+    "documents": (
+        "SELECT id, user_id, title, content, metadata, embedding, created_at, updated_at "
+        "FROM darasa.documents WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT %s"
+    ),
+    "conversations": (
+        "SELECT id, user_id, title, messages, created_at, updated_at "
+        "FROM darasa.conversations WHERE user_id = %s ORDER BY created_at DESC, id DESC LIMIT %s"
+    ),
+}
+LONG = 3_000  # messages in a long conversation
 CORE_GET = select(J).where(J.c.id == bindparam("id"), J.c.user_id == bindparam("user_id"))
 CORE_LIST = (
     select(J)
@@ -69,12 +92,16 @@ async def run_rows(b: Bench, *, rounds: int, calls: int) -> list[Result]:
     results = []
     results += await _get(b, rounds=rounds, calls=calls)
     results += await _list(b, rounds=rounds, calls=max(20, calls // 4))
+    await seed_pages(b.raw, b.seed.reader)
+    for entity in RAW_PAGES:
+        results += await _page(b, entity, rounds=rounds, calls=max(20, calls // 4))
     results += await _create(b, b.db, DARASA, rounds=rounds, calls=calls)
-    results += await _append(b, b.db, DARASA, rounds=3 * rounds, calls=20)
+    results += await _append(b, b.db, DARASA, start=10, rounds=3 * rounds, calls=20)
+    results += await _append(b, b.db, DARASA, start=LONG, rounds=2 * rounds, calls=10)
     await b.start_cache()
     results += await _cached_get(b, rounds=rounds, calls=calls)
     results += await _create(b, b.cached, CACHED, rounds=rounds, calls=calls)
-    results += await _append(b, b.cached, CACHED, rounds=3 * rounds, calls=20)
+    results += await _append(b, b.cached, CACHED, start=10, rounds=3 * rounds, calls=20)
     return results
 
 
@@ -213,10 +240,36 @@ async def _list(b: Bench, *, rounds: int, calls: int) -> list[Result]:
     )
 
 
-async def _append(b: Bench, db: Database, name: str, *, rounds: int, calls: int) -> list[Result]:
-    user_id, start = b.seed.reader, 10
+async def _page(b: Bench, entity: str, *, rounds: int, calls: int) -> list[Result]:
+    user_id, limit = b.seed.reader, 50
+    repository = getattr(b.db, entity)
+
+    async def darasa() -> Any:
+        return await repository.list_for_user(user_id, limit=limit)
+
+    async def raw() -> Any:
+        cur = await b.raw.execute(RAW_PAGES[entity], (user_id, limit), prepare=True)
+        return await cur.fetchall()
+
+    assert len(await darasa()) == limit
+    contenders = [Contender(DARASA, darasa, items=limit), Contender(RAW, raw, items=limit)]
+    return await compare(
+        f"{entity}.list_for_user (50 rows)", contenders, rounds=rounds, calls=calls, baseline=RAW
+    )
+
+
+async def _append(
+    b: Bench, db: Database, name: str, *, start: int, rounds: int, calls: int
+) -> list[Result]:
+    """One message appended to a conversation of `start` messages (reset before each batch).
+
+    The baseline is the bare `UPDATE … RETURNING id`; a second raw contender returns the whole
+    row (the messages as jsonb, decoded), which is what darasa-db's result has to carry.
+    """
+    user_id = b.seed.reader
     mine = await new_conversation(b.raw, user_id)
     theirs = await new_conversation(b.raw, user_id)
+    whole = await new_conversation(b.raw, user_id)
     message = Message(**MESSAGE)
     payload = Jsonb([MESSAGE])
 
@@ -227,18 +280,25 @@ async def _append(b: Bench, db: Database, name: str, *, rounds: int, calls: int)
         cur = await b.raw.execute(RAW_APPEND, (payload, theirs, user_id), prepare=True)
         return await cur.fetchone()
 
-    async def reset_mine() -> None:
-        await reset_conversation(b.raw, mine, start)
+    async def raw_row() -> Any:
+        cur = await b.raw.execute(RAW_APPEND_ROW, (payload, whole, user_id), prepare=True)
+        return await cur.fetchone()
 
-    async def reset_theirs() -> None:
-        await reset_conversation(b.raw, theirs, start)
+    def reset(conversation: Any) -> Callable[[], Awaitable[None]]:
+        async def again() -> None:
+            await reset_conversation(b.raw, conversation, start)
+
+        return again
 
     contenders = [
-        Contender(name, darasa, reset=reset_mine),
-        Contender(RAW, raw, reset=reset_theirs),
+        Contender(name, darasa, reset=reset(mine)),
+        Contender(RAW, raw, reset=reset(theirs)),
+        Contender(f"{RAW}, RETURNING the row", raw_row, reset=reset(whole)),
     ]
+    if db.cache is not None:
+        contenders.pop()  # the listener block compares with the baseline only
     return await compare(
-        _listening(f"conversations.append_messages ({start}-{start + calls} messages)", db),
+        _listening(f"conversations.append_messages ({start:,} messages)", db),
         contenders,
         rounds=rounds,
         calls=calls,

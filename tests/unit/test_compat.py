@@ -41,6 +41,39 @@ def test_pydantic_still_keeps_the_private_state_the_fast_constructor_fills():
     assert fast_constructor(JobInfo) is not None  # no alias, extra or private state
 
 
+def test_pydantic_state_is_still_kept_in_base_model_slots_the_fast_constructor_sets():
+    from pydantic import BaseModel
+
+    for name in ("__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"):
+        assert name in BaseModel.__slots__
+        assert type(vars(BaseModel)[name]).__name__ == "member_descriptor"
+
+
+def test_fast_construction_from_a_row_equals_model_construct_for_every_read_model():
+    import datetime
+    import uuid
+
+    from darasa_db.schemas import Conversation, Document, Interview, Question, User
+
+    for model in (JobInfo, Question, Interview, Document, Conversation, User):
+        fast = fast_constructor(model)
+        if fast is None:
+            continue
+        fields, make = fast
+        values = [object() for _ in fields]
+        built = make(values)
+        expected = model.model_construct(**dict(zip(fields, values, strict=True)))
+        assert built.__dict__ == expected.__dict__
+        assert built.model_fields_set == expected.model_fields_set
+        assert built.__pydantic_extra__ is None
+        assert built.__pydantic_private__ is None
+        assert built == expected
+    job = make_job = fast_constructor(JobInfo)
+    assert job is not None
+    row = (uuid.uuid4(), "u", "n", None, "senior", "d", datetime.datetime.now(datetime.UTC), None)
+    assert make_job[1](list(row)) == make_job[1](row)
+
+
 def test_psycopg_pool_still_logs_cancelled_connects_in_the_filtered_form():
     source = inspect.getsource(psycopg_pool.AsyncConnectionPool._add_connection)
     assert 'logger.warning("error connecting in %r: %s", self.name, ex)' in source

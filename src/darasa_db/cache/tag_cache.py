@@ -120,6 +120,16 @@ class TagCache:
             self._hits += 1
             return entry[0]
 
+    def hit(self, key: Hashable, default: Any = None) -> Any:
+        """The cached value of `key`, counted as a hit, or `default`, not counted: for a caller
+        that goes on to `get_or_load` on a miss (a hit then costs no loader and no coroutine)."""
+        with self._lock:
+            entry = self._data.get(key, _MISSING)
+            if entry is _MISSING:
+                return default
+            self._hits += 1
+            return entry[0]
+
     def set(self, key: Hashable, value: Any, tags: Iterable[str]) -> None:
         """Store `value` under `key`, to be dropped when any of `tags` is invalidated."""
         with self._lock:

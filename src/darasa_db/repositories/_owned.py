@@ -9,7 +9,7 @@ which caches by builder, compiles each of them once per schema.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -53,14 +53,25 @@ class OwnedTable(Generic[E]):
     """An owned table: its entity name (cache keys and tags), its row factory and the
     statements on one owned row, `:id` when `:user_id` owns it."""
 
-    def __init__(self, table: Table, entity: str, row: AsyncRowFactory[E], owner: Owner) -> None:
+    def __init__(
+        self,
+        table: Table,
+        entity: str,
+        row: AsyncRowFactory[E],
+        owner: Owner,
+        columns: Sequence[ColumnElement[Any]] | None = None,
+    ) -> None:
         self.table = table
         self.entity = entity
         self.row = row
         self.owner = owner
+        self.columns: tuple[ColumnElement[Any], ...] = tuple(
+            table.c if columns is None else columns
+        )
+        """What a read of a row returns: the table's columns unless given (same names, in order)."""
         self.global_tag = global_tag(entity)
         self.get_key = f"{entity}.get"
-        self.select_owned: Build = lambda: select(table).where(owner(table))
+        self.select_owned: Build = lambda: select(*self.columns).where(owner(table))
         self.delete_owned: Build = lambda: notifying(
             delete(table).where(owner(table)).returning(table.c.id)
         )
@@ -82,14 +93,20 @@ def _update_owned(table: Table, owner: Owner, fields: frozenset[str]) -> Build:
 class UserOwnedTable(OwnedTable[E]):
     """A table whose rows carry their owner's `user_id`, and its keyset pages."""
 
-    def __init__(self, table: Table, entity: str, row: AsyncRowFactory[E]) -> None:
-        super().__init__(table, entity, row, row_of_owner)
+    def __init__(
+        self,
+        table: Table,
+        entity: str,
+        row: AsyncRowFactory[E],
+        columns: Sequence[ColumnElement[Any]] | None = None,
+    ) -> None:
+        super().__init__(table, entity, row, row_of_owner, columns)
         self.list_key = f"{entity}.list_for_user"
         self.first_page: Build = lambda: keyset_page(
-            table, table.c.user_id == bindparam("user_id"), after=False
+            table, table.c.user_id == bindparam("user_id"), after=False, columns=self.columns
         )
         self.next_page: Build = lambda: keyset_page(
-            table, table.c.user_id == bindparam("user_id"), after=True
+            table, table.c.user_id == bindparam("user_id"), after=True, columns=self.columns
         )
 
 

@@ -103,7 +103,7 @@ def assembler(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
 
     def build(values: Mapping[str, Any]) -> M:
         if tuple(values) == fields:
-            return make(values.values())
+            return make(tuple(values.values()))
         return model.model_validate(values)
 
     return build

@@ -37,6 +37,7 @@ Build = Callable[[], Executable]
 Work = Callable[[psycopg.AsyncConnection[Any]], Any]
 
 _OPEN: ContextVar[TransactionScope | None] = ContextVar("darasa_db_transaction", default=None)
+_MISS: Any = object()
 _KEYS = (("id", 255), ("user_id", 255), ("email_key", None))  # text keys, their column bound
 _ENDED = (
     "this transaction has ended: use a Transaction and its repositories only inside its "
@@ -174,6 +175,9 @@ class PoolScope(Scope):
         cache = self.invalidator.cache
         ready = self.invalidator.ensure_listening()  # the cache listener starts with the first call
         if key is not None and cache is not None and ready:
+            cached = cache.hit(key, _MISS)
+            if cached is not _MISS:  # the usual case first: no loader, no coroutine
+                return list(cached)
             load = partial(self._load_tuple, build, params, factory)  # cheaper than closures
             rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
             return list(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -46,9 +47,17 @@ def notifying(
     )
 
 
-def keyset_page(table: Table, owner: ColumnElement[bool], *, after: bool) -> Select[Any]:
-    """Newest first by (created_at, id); with `after`, the rows older than row `:after`."""
-    query = select(table).where(owner)
+def keyset_page(
+    table: Table,
+    owner: ColumnElement[bool],
+    *,
+    after: bool,
+    columns: Sequence[ColumnElement[Any]] | None = None,
+) -> Select[Any]:
+    """Newest first by (created_at, id); with `after`, the rows older than row `:after`.
+
+    `columns` (the table's own by default) are what each row returns."""
+    query = select(*(table.c if columns is None else columns)).where(owner)
     if after:
         cursor = (
             select(table.c.created_at, table.c.id)

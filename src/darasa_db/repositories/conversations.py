@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
-from sqlalchemy import Executable, bindparam, insert, update
+from sqlalchemy import Executable, Text, bindparam, cast, insert, update
 
 from darasa_db.cache.tags import user_tag
 from darasa_db.errors import NotFoundError
@@ -20,6 +21,7 @@ from darasa_db.repositories._scope import Build
 from darasa_db.repositories._statements import as_uuid, notifying, require, row_of_owner
 from darasa_db.schemas import Conversation, ConversationCreate, Message
 from darasa_db.schemas._common import Text500
+from darasa_db.schemas.conversation import Messages
 
 __all__ = ["SqlConversationRepository"]
 
@@ -27,14 +29,25 @@ t = table_of(ConversationRow)
 ENTITY = "conversations"
 _MESSAGE = assembler(Message)
 _CONVERSATION = assembler(Conversation)
+COLUMNS = tuple(
+    cast(c, Text).label(c.name) if c.name == "messages" else c for c in t.c
+)  # messages as their JSON text: decoded into `Message`s only when a caller reads them
 
 
 class _Rename(BaseModel):
     title: Text500
 
 
+def _messages(text: str) -> tuple[Message, ...]:
+    return tuple(map(_MESSAGE, json.loads(text)))
+
+
 def _conversation(**row: Any) -> Conversation:
-    row["messages"] = tuple(map(_MESSAGE, row["messages"]))
+    stored = row["messages"]
+    if isinstance(stored, str):  # read as text (COLUMNS): decoded on first use
+        row["messages"] = Messages.decoded_later(stored, _messages)
+    else:  # read as jsonb by a statement of its own (a user's export)
+        row["messages"] = Messages(map(_MESSAGE, stored))
     return _CONVERSATION(row)
 
 
@@ -43,18 +56,18 @@ ROW = checked_row(tuple(c.name for c in t.c), _conversation)
 
 def _insert() -> Executable:
     columns = ("user_id", "title", "messages")
-    return notifying(insert(t).values({c: bindparam(c) for c in columns}).returning(*t.c))
+    return notifying(insert(t).values({c: bindparam(c) for c in columns}).returning(*COLUMNS))
 
 
 def _append() -> Executable:
     # One UPDATE with jsonb concatenation: concurrent appends serialise on the row lock.
     appended = t.c.messages.concat(bindparam("messages", type_=t.c.messages.type))
-    return notifying(update(t).where(row_of_owner(t)).values(messages=appended).returning(*t.c))
+    return notifying(update(t).where(row_of_owner(t)).values(messages=appended).returning(*COLUMNS))
 
 
 def _rename() -> Executable:
     renamed = update(t).where(row_of_owner(t)).values(title=bindparam("title"))
-    return notifying(renamed.returning(*t.c))
+    return notifying(renamed.returning(*COLUMNS))
 
 
 def _dump(messages: Sequence[Message]) -> Jsonb:
@@ -65,7 +78,7 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
     """Conversations on PostgreSQL (`get`, `list_for_user` and `delete` from
     `UserOwnedRepository`)."""
 
-    _owned = UserOwnedTable(t, ENTITY, ROW)
+    _owned = UserOwnedTable(t, ENTITY, ROW, COLUMNS)
 
     async def create(self, user_id: str, data: ConversationCreate) -> Conversation:
         require(data, ConversationCreate)

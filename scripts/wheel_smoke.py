@@ -86,6 +86,8 @@ def main() -> int:
     """Run every check; exit non-zero with a one-line reason on the first failure."""
     if not os.environ.get("DARASA_DB_EMBEDDED_DIR"):
         _fail("DARASA_DB_EMBEDDED_DIR is not set (the nox session sets a temporary one)")
+    if os.environ.get("DATABASE_URL") == "":  # the session blanks the host's; `darasa-db`
+        del os.environ["DATABASE_URL"]  # refuses an empty one, so unset it for the embedded server
     _check_installed_package()
     url = _start_embedded()
     try:

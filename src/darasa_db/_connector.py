@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import types
 import weakref
@@ -25,7 +26,7 @@ from sqlalchemy.sql import ClauseElement
 
 from darasa_db._compat import quiet_cancelled_connects, register_vector_info
 from darasa_db._errors_map import translate
-from darasa_db.errors import DarasaDBError, DatabaseUnavailableError
+from darasa_db.errors import DarasaDBError
 from darasa_db.models.base import DEFAULT_SCHEMA
 from darasa_db.settings import DatabaseSettings
 
@@ -114,7 +115,8 @@ class Connector:
         self._pool: Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard: asyncio.Task[None] | None = None
-        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._opening: asyncio.Lock | None = None
+        self._binding = threading.Lock()
         self._options = ""
         self._statements: dict[Callable[[], Executable], bytes] = {}
         self._returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
@@ -170,19 +172,20 @@ class Connector:
             return self._pool
         if self.closed:
             raise self._closed_error()
-        if self._opening is None or self._opening[0] is not loop:
-            self._opening = (loop, asyncio.Lock())
-        async with self._opening[1]:
-            if self._pool is not None and self._loop is not loop:
-                self._abandon()
+        with self._binding:  # first use from two threads at once: one loop wins, the other raises
+            if self._loop is not loop:
+                if self._loop is not None:
+                    self._abandon()
+                self._loop, self._opening = loop, asyncio.Lock()
+        assert self._opening is not None
+        async with self._opening:
             if self._pool is None:
                 pool = await self._open()
                 if self.closed:  # close() ran while the pool was opening
                     await pool.close()
                     raise self._closed_error()
-                self._pool, self._loop = pool, loop
+                self._pool = pool
                 self._guard = loop.create_task(self._close_with_loop(pool), name="darasa-db-pool")
-        assert self._pool is not None
         return self._pool
 
     async def _open(self) -> Pool:
@@ -255,8 +258,8 @@ class Connector:
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._connections.add(conn)
+        await self.register_vector(conn)  # before prepared statements: nothing left behind
         conn.prepare_threshold = self.prepare_threshold
-        await self.register_vector(conn)
 
     async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
         idle = self.settings.pre_ping_idle
@@ -295,7 +298,7 @@ class Connector:
         try:
             yield conn
             if conn.pgconn.transaction_status in _IN_TRANSACTION:  # a BEGIN of the caller's own
-                await conn.commit()
+                await complete(conn.commit(), absorb_cancel=True)
         except GeneratorExit:  # closed by the garbage collector after its event loop ended
             conn.pgconn.finish()
             raise
@@ -342,10 +345,8 @@ class Connector:
             raise TypeError(f"not a database error: {exc!r}") from exc
         return error
 
-    def _closed_error(self) -> DatabaseUnavailableError:
-        return DatabaseUnavailableError(
-            self.settings.host, self.settings.port, "the Database is closed"
-        )
+    def _closed_error(self) -> DarasaDBError:
+        return DarasaDBError("this Database is closed")
 
     # ------------------------------------------------------------------ lifecycle
     async def _close_with_loop(self, pool: Pool) -> None:
@@ -354,7 +355,7 @@ class Connector:
             await asyncio.get_running_loop().create_future()
         except asyncio.CancelledError:
             if self._pool is pool:
-                self._pool = self._loop = self._guard = None
+                self._pool = self._loop = self._guard = self._opening = None
                 try:
                     await pool.close(timeout=1.0)
                 finally:
@@ -370,7 +371,7 @@ class Connector:
                 "make one Database per event loop"
             )
         self._finish_connections()
-        self._pool = self._loop = self._guard = None
+        self._pool = self._loop = self._guard = self._opening = None
 
     def _finish_connections(self) -> None:
         """Close every connection the pool made, synchronously (no event loop needed)."""
@@ -390,7 +391,7 @@ class Connector:
                 return
             self._abandon()
             return
-        self._pool = self._loop = self._guard = None
+        self._pool = self._loop = self._guard = self._opening = None
         if guard is not None:
             guard.cancel()
         await pool.close()

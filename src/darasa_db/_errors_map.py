@@ -39,6 +39,9 @@ _POOLER_STATES = ("08P01", "26000", "42P05")
 # Raised before a statement runs when the schema changed under a prepared statement.
 _STALE_PLAN_STATES = ("0A000",)
 _NOT_MIGRATED_STATES = ("42P01", "3F000")  # undefined table, undefined schema
+# Serialization failure, deadlock, lock_timeout: the transaction was rolled back, run it again.
+# (Not all of class 40: 40003 "statement completion unknown" is not safe to retry.)
+_CONFLICT_STATES = ("40001", "40P01", "55P03")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -57,7 +60,7 @@ def translate(
             settings.host, settings.port, f"no connection within {settings.pool_timeout:g} s"
         )
     if isinstance(exc, psycopg_pool.PoolClosed):
-        return DatabaseUnavailableError(settings.host, settings.port, "the Database is closed")
+        return DarasaDBError("this Database is closed")
     if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a parameter
         return DarasaDBError("text sent to PostgreSQL must be valid Unicode (lone surrogate)")
     if not isinstance(exc, psycopg.Error):
@@ -73,7 +76,7 @@ def translate(
         return NotFoundError(
             _FK_PARENTS.get(exc.diag.constraint_name or "", "parent row"), parent_id
         )
-    if state.startswith("40") or state == "55P03":  # serialization, deadlock, lock_timeout
+    if state in _CONFLICT_STATES:
         return TransactionConflictError(
             f"transaction conflict, rolled back (safe to retry): {_first_line(exc)}"
         )
@@ -122,7 +125,7 @@ def is_transient_read_error(exc: BaseException) -> bool:
     ):
         return False  # (PoolTimeout and PoolClosed are psycopg errors without a SQLSTATE)
     state = exc.sqlstate or ""
-    if state.startswith("40"):
+    if state in ("40001", "40P01"):
         return True
     return isinstance(exc, psycopg.OperationalError) and (
         not state or state.startswith(_UNAVAILABLE_STATES)

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import func, select, text
 
-from darasa_db import Database, DatabaseSettings, DatabaseUnavailableError, TagCache
+from darasa_db import DarasaDBError, Database, DatabaseSettings, DatabaseUnavailableError, TagCache
 from darasa_db.models import UserRow
 from darasa_db.schemas import UserUpsert
 
@@ -203,9 +203,10 @@ async def test_close_twice_is_fine_and_later_calls_raise(darasa_database_url):
     await db.close()
 
     assert "closed" in repr(db)
-    with pytest.raises(DatabaseUnavailableError, match="closed"):
+    with pytest.raises(DarasaDBError, match="closed") as caught:
         await db.users.get("user_c")
-    with pytest.raises(DatabaseUnavailableError, match="closed"):
+    assert not caught.value.retryable  # a closed Database stays closed
+    with pytest.raises(DarasaDBError, match="closed"):
         async with db.transaction():
             pass
     assert await db.health_check() is False

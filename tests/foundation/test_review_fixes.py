@@ -8,7 +8,14 @@ import contextlib
 import psycopg
 import pytest
 
-from darasa_db import Database, DatabaseSettings, DatabaseUnavailableError, migrate, rls
+from darasa_db import (
+    DarasaDBError,
+    Database,
+    DatabaseSettings,
+    DatabaseUnavailableError,
+    migrate,
+    rls,
+)
 from darasa_db.database import cache_channel
 from darasa_db.schemas import UserUpsert
 
@@ -36,11 +43,11 @@ async def test_close_during_first_use_leaves_no_pool_or_listener(darasa_database
     await asyncio.sleep(0)  # the call is opening the pool
     await db.close()
 
-    with contextlib.suppress(DatabaseUnavailableError):
+    with contextlib.suppress(DarasaDBError):
         await call
     assert db._connector._pool is None
     assert db._invalidator._listener is None
-    with pytest.raises(DatabaseUnavailableError):
+    with pytest.raises(DarasaDBError, match="closed"):
         await db.users.get("u1")
 
 

@@ -47,6 +47,7 @@ class Invalidator:
         self._connector = connector
         self._listener: CacheListener | None = None
         self._probes = itertools.count()
+        self._closed = False
 
     # ------------------------------------------------------------------ writers
     def payload(self, tags: Sequence[str]) -> str:
@@ -74,7 +75,7 @@ class Invalidator:
 
     def ensure_listening(self) -> bool:
         """Start the listener on the running event loop if needed; True when ready."""
-        if self.cache is None or self._connector.closed:
+        if self.cache is None or self._closed:
             return False
         listener = self._listener
         if listener is None or listener.loop is not asyncio.get_running_loop():
@@ -133,7 +134,8 @@ class Invalidator:
         return self._listener.backend_pid if self._listener is not None else None
 
     async def close(self) -> None:
-        """Stop the listener (from any event loop)."""
+        """Stop the listener (from any event loop); none starts again."""
+        self._closed = True
         listener, self._listener = self._listener, None
         if listener is None:
             return

@@ -39,6 +39,10 @@ Work = Callable[[psycopg.AsyncConnection[Any]], Any]
 _OPEN: ContextVar[TransactionScope | None] = ContextVar("darasa_db_transaction", default=None)
 _MISS: Any = object()
 _KEYS = (("id", 255), ("user_id", 255), ("email_key", None))  # text keys, their column bound
+_BROKEN = (
+    "a call in this transaction failed and its connection was replaced: the transaction was "
+    "rolled back; run the whole block again"
+)
 _ENDED = (
     "this transaction has ended: use a Transaction and its repositories only inside its "
     "`async with db.transaction() as tx:` block"
@@ -297,6 +301,8 @@ class TransactionScope(Scope):
         """False once the transaction's block is over: every use raises."""
         self.cancelled = False
         """True when a call was cancelled inside the transaction: it will not commit."""
+        self.broken = False
+        """True once its connection was discarded (another statement's result, stale plans)."""
         self.lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -307,6 +313,8 @@ class TransactionScope(Scope):
         async with self.lock:
             if not self.open:
                 raise DarasaDBError(_ENDED)
+            if self.broken:
+                raise DarasaDBError(_BROKEN)
             try:
                 yield self.conn
             except Exception:
@@ -360,9 +368,13 @@ class TransactionScope(Scope):
     ) -> list[T]:
         try:
             return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
+        except StatementMismatchError:
+            self.broken = True  # (_fetch discarded the connection)
+            raise
         except DarasaDBError as exc:
             if is_stale_plan(exc.__cause__):  # the transaction is lost; its plans must go too
                 self.connector.discard(conn)
+                self.broken = True
             raise
 
     async def run(self, work: Work, tags: Sequence[str]) -> Any:
@@ -410,8 +422,8 @@ async def transaction_scope(
                 try:
                     yield scope
                 finally:
-                    async with scope.lock:  # let a call still running on the connection finish
-                        scope.open = False
+                    scope.open = False  # no call starts any more; one still running finishes:
+                    await complete(_drained(scope.lock))  # (a cancellation cannot cut the wait)
                 status = conn.pgconn.transaction_status
                 if scope.cancelled or status != TransactionStatus.INTRANS:
                     why = "was cancelled" if scope.cancelled else "failed"
@@ -425,6 +437,11 @@ async def transaction_scope(
             raise  # (after the commit, a cancellation while the connection goes back is moot)
     if committed:
         invalidator.invalidate_local(tuple(dict.fromkeys(scope.pending)))
+
+
+async def _drained(lock: asyncio.Lock) -> None:
+    async with lock:
+        pass
 
 
 async def set_rls_identity(conn: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> None:

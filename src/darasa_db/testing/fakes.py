@@ -301,7 +301,9 @@ class _MissingParent(NotFoundError):
     """A foreign key check failed: in PostgreSQL a failed statement, which fails a transaction."""
 
 
-_WRITES = frozenset({"create", "upsert", "update", "delete", "create_many", "append_messages"})
+_WRITES = frozenset(
+    {"create", "upsert", "update", "delete", "create_many", "append_messages", "rename", "erase"}
+)
 _SAVEPOINTED = frozenset({"create_many"})  # in SQL its failure leaves the transaction usable
 _ENDED = (
     "this transaction has ended: use a Transaction and its repositories only inside its "
@@ -319,10 +321,10 @@ class _Session:
         self.failed = self.cancelled = False
         self.lock = asyncio.Lock()
 
-    async def call(self, name: str, work: Callable[[], Awaitable[Any]]) -> Any:
+    async def call(self, name: str, work: Callable[[], Awaitable[Any]], *, writes: bool) -> Any:
         if not self.in_transaction:
             open_tx = _OPEN.get()
-            if name in _WRITES and open_tx is not None and open_tx.open and open_tx.db is self.db:
+            if writes and open_tx is not None and open_tx.open and open_tx.db is self.db:
                 raise DarasaDBError(
                     "a db.<repository> write inside an open db.transaction() of the same task "
                     "would wait on that transaction's own locks: use tx.<repository> instead"
@@ -351,7 +353,11 @@ _OPEN: ContextVar[_Session | None] = ContextVar("darasa_db_fake_transaction", de
 def _following_session(name: str, method: Callable[..., Awaitable[Any]]) -> Any:
     @functools.wraps(method)
     async def call(self: _Repository, *args: Any, **kwargs: Any) -> Any:
-        return await self._session.call(name, lambda: method(self, *args, **kwargs))
+        messages = args[1] if len(args) > 1 else kwargs.get("messages")
+        # as in SQL: appending no message only reads the conversation
+        writes = name in _WRITES and not (name == "append_messages" and not messages)
+        work = lambda: method(self, *args, **kwargs)  # noqa: E731
+        return await self._session.call(name, work, writes=writes)
 
     return call
 
@@ -829,8 +835,9 @@ class InMemoryDatabase(_Repositories):
             try:
                 yield InMemoryTransaction(self.store, session)
             finally:
-                async with session.lock:
-                    session.open = False
+                session.open = False
+                async with session.lock:  # a call still running finishes first
+                    pass
             if session.failed or session.cancelled:
                 why = "was cancelled" if session.cancelled else "failed"
                 raise DarasaDBError(f"a call in this transaction {why}, so it was rolled back")

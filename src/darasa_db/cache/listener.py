@@ -67,11 +67,14 @@ class CacheListener:
         return self._conn.info.backend_pid if self._conn is not None and self.listening else None
 
     async def stop(self) -> None:
-        """Stop listening and close the connection."""
+        """Stop listening and close the connection, within the connect timeout at most."""
         self.listening = False
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        done, _ = await asyncio.wait({self._task}, timeout=self._timeout)
+        if not done:  # stuck where a cancellation does not reach: close the socket under it
+            logger.warning("darasa-db cache listener did not stop when asked: closing its socket")
+            self.abandon()
+            await asyncio.wait({self._task}, timeout=1.0)
 
     def abandon(self) -> None:
         """Close the connection without an event loop (the listener's loop has ended)."""

@@ -15,7 +15,12 @@ import psycopg
 from psycopg.types import TypeInfo
 from pydantic import BaseModel
 
-__all__ = ["fast_constructor", "quiet_cancelled_connects", "register_vector_info"]
+__all__ = [
+    "fast_constructor",
+    "permanent_connect_failure",
+    "quiet_cancelled_connects",
+    "register_vector_info",
+]
 
 M = TypeVar("M", bound=BaseModel)
 _new = object.__new__
@@ -109,3 +114,16 @@ def quiet_cancelled_connects(prefix: str) -> None:
     pool_logger = logging.getLogger("psycopg.pool")
     if not any(isinstance(f, _CancelledConnects) for f in pool_logger.filters):
         pool_logger.addFilter(_CancelledConnects(prefix))
+
+
+_PERMANENT_CONNECT_FAILURES = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # database "x" / role "x" does not exist
+)
+
+
+def permanent_connect_failure(message: str) -> bool:
+    """True when a failed connection attempt will fail again the same way (a wrong password,
+    an unknown database or role): libpq reports these as text, without a SQLSTATE."""
+    return any(text in message for text in _PERMANENT_CONNECT_FAILURES)

@@ -9,6 +9,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
+from darasa_db._compat import permanent_connect_failure
 from darasa_db.errors import (
     ConflictError,
     DarasaDBError,
@@ -98,7 +99,9 @@ def translate(
         )
     lost = not state or state.startswith(_UNAVAILABLE_STATES)
     if lost and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return DatabaseUnavailableError(settings.host, settings.port, _first_line(exc))
+        cause = _first_line(exc)
+        retryable = not permanent_connect_failure(str(exc))
+        return DatabaseUnavailableError(settings.host, settings.port, cause, retryable=retryable)
     return DarasaDBError(f"database error: {_first_line(exc)}")
 
 

@@ -54,12 +54,15 @@ class DatabaseUnavailableError(DarasaDBError, ConnectionError):
 
     retryable = True
 
-    def __init__(self, host: str, port: int | str | None, cause: str) -> None:
+    def __init__(
+        self, host: str, port: int | str | None, cause: str, *, retryable: bool = True
+    ) -> None:
         where = f"{host}:{port}" if port not in (None, "") else host
         super().__init__(f"PostgreSQL at {where} is unavailable: {cause}")
         self.host = host
         self.port = port
         self.cause = cause
+        self.retryable = retryable  # False when the server answered no for good (password)
 
 
 class QueryTimeoutError(DarasaDBError, TimeoutError):

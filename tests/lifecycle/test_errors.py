@@ -151,3 +151,19 @@ async def test_row_level_security_bulk_loads_twice_in_one_transaction(darasa_dat
                 docs = [DocumentCreate(title=f"{batch}-{i}", content="c") for i in range(5)]
                 assert await tx.documents.create_many("r", docs) == 5
         assert len(await db.documents.list_for_user("r")) == 15
+
+
+async def test_a_wrong_password_or_database_is_unavailable_but_not_retryable(
+    darasa_database_url: str,
+):
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(darasa_database_url)
+    user, _, host = parts.netloc.rpartition("@")
+    wrong_password = urlunsplit(parts._replace(netloc=f"{user.split(':')[0]}:nope@{host}"))
+    no_database = urlunsplit(parts._replace(path="/no_such_database"))
+    for url in (wrong_password, no_database):
+        async with Database(DatabaseSettings(url=url, test_mode=True), cache=None) as db:
+            with pytest.raises(DatabaseUnavailableError) as caught:
+                await db.users.get("anyone")
+        assert caught.value.retryable is False, caught.value

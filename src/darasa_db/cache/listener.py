@@ -24,6 +24,14 @@ __all__ = ["CacheListener", "NotListenable"]
 logger = logging.getLogger("darasa_db.cache")
 
 
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that something below swallowed (the task must end when asked:
+    `asyncio.run` waits for it)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class NotListenable(Exception):
     """Notices cannot reach this listener; the message says why and what to set."""
 
@@ -101,6 +109,7 @@ class CacheListener:
                 else:
                     logger.info("darasa-db cache listener cannot listen: %s", exc)
             await self._disconnect()
+            _raise_if_cancelled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -130,10 +139,15 @@ class CacheListener:
             logger.warning("darasa-db cache listener is receiving notices again: caching is on")
             self._warned = None
         self.listening = True
+        loop = asyncio.get_running_loop()
+        heartbeat_at = loop.time() + self._heartbeat
         while True:
-            async for notice in conn.notifies(timeout=self._heartbeat):
+            async for notice in conn.notifies(timeout=min(self._heartbeat, 1.0)):
                 self._receive(notice.payload)
-            await self._round_trip(conn)  # heartbeat: a dead or deaf connection fails here
+            _raise_if_cancelled()
+            if loop.time() >= heartbeat_at:  # a dead or deaf connection fails here
+                await self._round_trip(conn)
+                heartbeat_at = loop.time() + self._heartbeat
 
     async def _round_trip(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Send a probe notice through the pool and wait until it arrives here.

@@ -240,9 +240,9 @@ def test_ctrl_c_during_the_demo_is_one_line_and_cleans_up(darasa_database_url):
     seen = []
     for line in demo.stdout:
         seen.append(line)
-        # a user and a job info exist; the interrupt lands in the pool writes that follow
-        # (one landing during a transaction's COMMIT lets that block finish: lifecycle.md)
-        if line.startswith("4. "):
+        # the user exists; the interrupt lands in the steps that follow (one landing during
+        # a transaction's COMMIT lets that block finish first: docs/lifecycle.md)
+        if line.startswith("2. "):
             demo.send_signal(signal.SIGINT)
             break
     _, err = demo.communicate(timeout=120)

@@ -228,6 +228,10 @@ def test_demo_piped_into_head_reports_a_broken_pipe_by_its_exit_status(darasa_da
     assert len(ran.stdout.splitlines()) == 1
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_the_demo_is_one_line_and_cleans_up(darasa_database_url):
     demo = subprocess.Popen(
         [SCRIPT, "--url", darasa_database_url, "demo"],
@@ -235,6 +239,7 @@ def test_ctrl_c_during_the_demo_is_one_line_and_cleans_up(darasa_database_url):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,  # as a terminal would (a background CI job ignores it)
     )
     assert demo.stdout is not None
     seen = []

@@ -159,8 +159,6 @@ class Connector:
             for name, value in wanted.items()
             if value is not None and (not self.behind_pooler or names.get(name, name) in explicit)
         ]
-        if not self.behind_pooler and (self.pgvector_version or (0,)) >= (0, 8):
-            options.append("-c hnsw.iterative_scan=strict_order")
         return " ".join(options)
 
     # ------------------------------------------------------------------ connections

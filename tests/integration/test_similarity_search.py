@@ -400,10 +400,9 @@ async def test_the_index_alone_returns_a_short_page_for_a_small_share_caller(cor
         from_index = await cur.fetchall()
         matches = await tx.documents.similarity_search(query, user_id=CALLER, limit=10)
 
-    if corpus.db.pgvector_version and corpus.db.pgvector_version >= (0, 8):
-        assert len(from_index) == 10  # iterative index scans keep going until the page is full
-    else:
-        assert len(from_index) < 10
+    # (darasa-db leaves pgvector 0.8's iterative scans off: strict_order fills pages with
+    # approximate rows, so the exact fallback would not run; see docs/repositories.md)
+    assert len(from_index) < 10
     assert len(matches) == 10
 
 

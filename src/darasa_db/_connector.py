@@ -24,7 +24,11 @@ from sqlalchemy import Executable
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.sql import ClauseElement
 
-from darasa_db._compat import quiet_cancelled_connects, register_vector_info
+from darasa_db._compat import (
+    LifoConnectionPool,
+    quiet_cancelled_connects,
+    register_vector_info,
+)
 from darasa_db._errors_map import translate
 from darasa_db.errors import DarasaDBError
 from darasa_db.models.base import DEFAULT_SCHEMA
@@ -208,7 +212,7 @@ class Connector:
             )
         else:
             min_size = 1 if self.test_mode else min(s.pool_size, self.pool_size)
-            pool = psycopg_pool.AsyncConnectionPool(
+            pool = LifoConnectionPool(
                 s.conninfo, min_size=min_size, max_size=self.pool_size, **common
             )
         await pool.open(wait=False)

@@ -90,3 +90,14 @@ def test_cancelled_connects_of_our_pools_are_not_logged_and_real_failures_are(ca
         "error connecting in 'darasa-db-1': refused",
         "error connecting in 'hosts-pool': ",
     ]
+
+
+def test_psycopg_pool_still_picks_ready_connections_where_the_lifo_pool_hooks_in():
+    from collections import deque
+
+    parameters = list(
+        inspect.signature(psycopg_pool.AsyncConnectionPool._get_ready_connection).parameters
+    )
+    assert parameters == ["self", "timeout"]
+    pool = psycopg_pool.AsyncConnectionPool("postgresql://nowhere/none", open=False)
+    assert isinstance(pool._pool, deque)  # the idle connections LifoConnectionPool reorders

@@ -59,7 +59,10 @@ class Invalidator:
 
     async def notify(self, conn: psycopg.AsyncConnection[Any], tags: Sequence[str]) -> None:
         """Send the notice of `tags` on `conn` (delivered when its transaction commits)."""
-        await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, self.payload(tags)))
+        await self._pg_notify(conn, self.payload(tags))
+
+    async def _pg_notify(self, conn: psycopg.AsyncConnection[Any], payload: str) -> None:
+        await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
 
     def invalidate_local(self, tags: Sequence[str]) -> None:
         """Drop `tags` from this process's cache (after a commit)."""
@@ -103,7 +106,7 @@ class Invalidator:
 
     async def _send_probe(self, payload: str) -> None:
         async with self._connector.connection() as conn:
-            await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+            await self._pg_notify(conn, payload)
 
     def receive(self, payload: str) -> str | None:
         """Apply a notice; returns its sender (None when unreadable: everything is dropped)."""
@@ -127,11 +130,6 @@ class Invalidator:
     def _clear(self) -> None:
         if self.cache is not None:
             self.cache.clear()
-
-    @property
-    def backend_pid(self) -> int | None:
-        """The server process id of the listening connection, while it listens."""
-        return self._listener.backend_pid if self._listener is not None else None
 
     async def close(self) -> None:
         """Stop the listener (from any event loop); none starts again."""

@@ -69,11 +69,6 @@ class CacheListener:
         """True once a notice sent through the pool came back: reads may use the cache."""
         self._task = self.loop.create_task(self._run(), name="darasa-db-listener")
 
-    @property
-    def backend_pid(self) -> int | None:
-        """The server process id of the listening connection, while there is one."""
-        return self._conn.info.backend_pid if self._conn is not None and self.listening else None
-
     async def stop(self) -> None:
         """Stop listening and close the connection, within the connect timeout at most."""
         self.listening = False

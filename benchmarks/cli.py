@@ -12,6 +12,7 @@ from typing import Any
 
 from benchmarks.context import open_bench
 from benchmarks.harness import Result, summarise
+from benchmarks.ingest import run_ingest
 from benchmarks.report import environment, markdown, table, write_json
 from benchmarks.rows import run_rows
 from benchmarks.server import embedded_server
@@ -62,6 +63,14 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
             calls=50 if quick else 100,
         )
         results += hybrid
+        _progress("ingestion with the HNSW index (loading and indexing documents)")
+        ingest, ingest_info = await run_ingest(
+            bench,
+            documents=5_000 if quick else 20_000,
+            batch=200 if quick else 500,
+            rounds=2 if quick else 3,
+        )
+        results += ingest
     finally:
         await bench.close()
     return {
@@ -69,6 +78,7 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
         "environment": env,
         "similarity_search": search_info,
         "hybrid_search": hybrid_info,
+        "ingest": ingest_info,
         "results": summarise(results),
     }
 
@@ -91,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"similarity_search {key}: {value}")
     for key, value in payload["hybrid_search"].items():
         print(f"hybrid_search {key}: {value}")
+    for key, value in payload["ingest"].items():
+        print(f"ingest {key}: {value}")
     write_json(args.json, payload)
     print(f"\n{payload['mode']} run in {payload['seconds']} s; JSON written to {args.json}")
     return 0

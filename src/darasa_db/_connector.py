@@ -321,6 +321,15 @@ class Connector:
                 logger.warning("darasa-db: rollback on return failed: %s", exc)
         await pool.putconn(conn)
 
+    def stats(self) -> dict[str, int]:
+        """The pool's counters (psycopg_pool's `get_stats()`); empty before it opens."""
+        pool = self._pool
+        return pool.get_stats() if pool is not None else {}
+
+    def share_statements(self, other: Connector) -> None:
+        """Use `other`'s compiled statements (same schema): each is compiled once."""
+        self._statements = other._statements
+
     def discard(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Close `conn` now; the pool replaces it when it comes back."""
         conn.pgconn.finish()

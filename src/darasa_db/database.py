@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -14,6 +14,7 @@ from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from darasa_db._connector import Connector, Pool
+from darasa_db._replicas import ReadRouter
 from darasa_db.cache.invalidator import Invalidator, cache_channel
 from darasa_db.cache.tag_cache import TagCache
 from darasa_db.errors import DarasaDBError
@@ -62,6 +63,7 @@ class Transaction(_Repositories):
         (await nothing of the repositories' while you use it)."""
         if not self._scope.open:
             raise DarasaDBError("this transaction has ended: its connection is not yours any more")
+        self._scope.dirty = True  # it may write: its commit's position is recorded
         return self._scope.conn
 
 
@@ -78,9 +80,10 @@ class Database(_Repositories):
         self.settings = settings
         self.cache: TagCache | None = TagCache() if cache is _DEFAULT_CACHE else cache
         self._connector = Connector(settings, reserved=1 if self.cache is not None else 0)
-        self._invalidator = Invalidator(self.cache, self._connector)
+        self._router = ReadRouter(self._connector)
+        self._invalidator = Invalidator(self.cache, self._connector, self._router)
         self._engine: AsyncEngine | None = None
-        super().__init__(PoolScope(self._connector, self._invalidator))
+        super().__init__(PoolScope(self._connector, self._invalidator, self._router))
 
     @classmethod
     def from_url(
@@ -119,8 +122,9 @@ class Database(_Repositories):
 
     @property
     def max_connections(self) -> int:
-        """Connections this Database may hold at once, the cache listener included."""
-        return self._connector.max_connections
+        """Connections this Database may hold at once: the primary's (the cache listener
+        included) and `pool_size` per replica."""
+        return self._connector.max_connections + self._router.max_connections
 
     @property
     def pgvector_version(self) -> tuple[int, ...] | None:
@@ -151,16 +155,22 @@ class Database(_Repositories):
         self._invalidator.ensure_listening()
         return pool
 
-    def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        """`async with db.connection() as conn`: a pooled psycopg connection (autocommit),
-        returned to the pool whatever happens; driver errors become darasa-db errors."""
-        return self._connector.connection()
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """`async with db.connection() as conn`: a pooled psycopg connection to the primary
+        (autocommit), returned to the pool whatever happens; driver errors become darasa-db
+        errors. Later reads see what you wrote on it, replicas or not."""
+        try:
+            async with self._connector.connection() as conn:
+                yield conn
+        finally:
+            self._router.unsure()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One unit of work: commit on success, rollback on error or cancellation; tags are
         invalidated after the commit. A second one in the same task raises (see operations)."""
-        async with transaction_scope(self._connector, self._invalidator) as scope:
+        async with transaction_scope(self._connector, self._invalidator, self._router) as scope:
             yield Transaction(scope)
 
     def sql(self, build: Callable[[], Executable]) -> bytes:
@@ -184,6 +194,7 @@ class Database(_Repositories):
         loop than the one that used it."""
         await self._invalidator.close()
         await self._connector.close()
+        await self._router.close()
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.dispose()

@@ -98,22 +98,27 @@ class DatabaseSettings(BaseModel):
         description="Where the cache listener connects (LISTEN needs a session connection: "
         "point it past a transaction-mode PgBouncer). None uses `url`.",
     )
+    replica_urls: tuple[str, ...] = Field(
+        default=(),
+        description="Streaming-replication replicas of `url` for reads outside transactions "
+        "(see docs/scaling.md); each gets a pool of `pool_size` connections.",
+    )
 
     @field_validator("url", "listen_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        scheme = _SCHEMES.get(parts.scheme.lower())
-        if scheme is None:
-            raise ValueError(
-                "url must start with postgres:// or postgresql:// "
-                f"(got {parts.scheme or 'no'} scheme)"
-            )
-        if not parts.hostname and "host=" not in parts.query:
-            raise ValueError("url names no host (give user@host/dbname or ?host=/socket/dir)")
-        return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+        return None if value is None else _normalise(value)
+
+    @field_validator("replica_urls")
+    @classmethod
+    def _normalise_replica_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        urls = []
+        for position, url in enumerate(value, 1):
+            try:
+                urls.append(_normalise(url))
+            except ValueError as exc:
+                raise ValueError(f"replica {position} of {len(value)}: {exc}") from None
+        return tuple(urls)
 
     @field_validator("schema_name")
     @classmethod
@@ -177,6 +182,8 @@ class DatabaseSettings(BaseModel):
     def __repr__(self) -> str:
         def shown(name: str) -> object:
             value = getattr(self, name)
+            if name == "replica_urls":
+                return tuple(mask_password(url) for url in value)
             return mask_password(value) if name in ("url", "listen_url") and value else value
 
         fields = ", ".join(f"{name}={shown(name)!r}" for name in type(self).model_fields)
@@ -189,7 +196,8 @@ class DatabaseSettings(BaseModel):
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> DatabaseSettings:
-        """Read `DATABASE_URL`, else `DB_HOST`, `DB_PORT`, `DB_USER`, `DB_PASSWORD`, `DB_NAME`.
+        """Read `DATABASE_URL`, else `DB_HOST`, `DB_PORT`, `DB_USER`, `DB_PASSWORD`, `DB_NAME`;
+        and `DATABASE_REPLICA_URLS` (comma-separated).
 
         Raises `ConfigurationError` naming every missing or malformed variable.
         """
@@ -197,13 +205,32 @@ class DatabaseSettings(BaseModel):
         url = env.get("DATABASE_URL", "").strip()
         if not url:
             url = _url_from_parts(env)
+        replicas = tuple(
+            p.strip() for p in env.get("DATABASE_REPLICA_URLS", "").split(",") if p.strip()
+        )
+        if replicas and "replica_urls" not in overrides:
+            overrides["replica_urls"] = replicas
         try:
             return cls(url=url, **overrides)
         except ValueError as exc:
             source = "DATABASE_URL" if env.get("DATABASE_URL", "").strip() else "DB_* variables"
+            if "replica_urls" in str(exc) and overrides.get("replica_urls") is replicas:
+                source = "DATABASE_REPLICA_URLS"
             raise ConfigurationError(
                 f"invalid database configuration from {source}: {exc}"
             ) from None
+
+
+def _normalise(url: str) -> str:
+    parts = urlsplit(url.strip())
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
+        raise ValueError(
+            f"url must start with postgres:// or postgresql:// (got {parts.scheme or 'no'} scheme)"
+        )
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError("url names no host (give user@host/dbname or ?host=/socket/dir)")
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
 
 
 def _url_from_parts(env: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from darasa_db._connector import Connector
+from darasa_db._replicas import ReadRouter
 from darasa_db.cache.listener import CacheListener
 from darasa_db.cache.tag_cache import TagCache
 
@@ -40,11 +41,12 @@ class Invalidator:
     or null for "clear everything" (tags too long for one notice).
     """
 
-    def __init__(self, cache: TagCache | None, connector: Connector) -> None:
+    def __init__(self, cache: TagCache | None, connector: Connector, router: ReadRouter) -> None:
         self.cache = cache
         self.channel = cache_channel(connector.schema)
         self.sender_id = uuid.uuid4().hex
         self._connector = connector
+        self._router = router
         self._listener: CacheListener | None = None
         self._probes = itertools.count()
         self._closed = False
@@ -97,6 +99,7 @@ class Invalidator:
             probe=self._probe,
             receive=self.receive,
             reset=self._clear,
+            settle=self._router.saw_invalidation if self._router.replicas else None,
             timeout=connector.settings.connect_timeout,
         )
 

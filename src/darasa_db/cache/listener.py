@@ -37,7 +37,11 @@ class NotListenable(Exception):
 
 
 class CacheListener:
-    """Background task on one event loop that applies notices to the local cache."""
+    """Background task on one event loop that applies notices to the local cache.
+
+    `settle(conn)`, when given, runs on the listening connection before each batch of notices
+    is applied (the read router records the primary's WAL position there).
+    """
 
     def __init__(
         self,
@@ -49,6 +53,7 @@ class CacheListener:
         receive: Callable[[str], str | None],
         reset: Callable[[], None],
         timeout: float,
+        settle: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
         heartbeat: float = 10.0,
         retry_delay: float = 0.5,
     ) -> None:
@@ -58,6 +63,7 @@ class CacheListener:
         self._probe = probe
         self._receive = receive
         self._reset = reset
+        self._settle = settle
         self._timeout = timeout
         self._heartbeat = heartbeat
         self._retry_delay = retry_delay
@@ -130,6 +136,8 @@ class CacheListener:
         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         self._reset()  # notices were not received before the LISTEN took effect
         await self._round_trip(conn)
+        if self._settle is not None:  # (writes before the LISTEN count as invalidations too)
+            await self._settle(conn)
         if self._warned:
             logger.warning("darasa-db cache listener is receiving notices again: caching is on")
             self._warned = None
@@ -137,8 +145,14 @@ class CacheListener:
         loop = asyncio.get_running_loop()
         heartbeat_at = loop.time() + self._heartbeat
         while True:
-            async for notice in conn.notifies(timeout=min(self._heartbeat, 1.0)):
-                self._receive(notice.payload)
+            batch = [
+                notice.payload
+                async for notice in conn.notifies(timeout=min(self._heartbeat, 1.0), stop_after=1)
+            ]
+            if batch and self._settle is not None:
+                await self._settle(conn)  # before the notices are applied (see _replicas)
+            for payload in batch:
+                self._receive(payload)
             _raise_if_cancelled()
             if loop.time() >= heartbeat_at:  # a dead or deaf connection fails here
                 await self._round_trip(conn)

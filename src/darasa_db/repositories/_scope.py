@@ -26,8 +26,9 @@ from sqlalchemy import Executable
 
 from darasa_db._connector import Connector, complete
 from darasa_db._errors_map import is_stale_plan, is_transient_read_error
+from darasa_db._replicas import ReadRouter
 from darasa_db.cache.invalidator import Invalidator
-from darasa_db.errors import DarasaDBError, StatementMismatchError
+from darasa_db.errors import DarasaDBError, DatabaseUnavailableError, StatementMismatchError
 from darasa_db.repositories._statements import storable
 
 __all__ = ["Build", "PoolScope", "Scope", "TransactionScope", "transaction_scope"]
@@ -71,9 +72,10 @@ class Scope:
     retry_safe = False
     """True when a statement that failed can be run again (no transaction was aborted by it)."""
 
-    def __init__(self, connector: Connector, invalidator: Invalidator) -> None:
+    def __init__(self, connector: Connector, invalidator: Invalidator, router: ReadRouter) -> None:
         self.connector = connector
         self.invalidator = invalidator
+        self.router = router
 
     async def _fetch(
         self,
@@ -164,7 +166,11 @@ class Scope:
 
 
 class PoolScope(Scope):
-    """Each call borrows a pooled connection and runs in autocommit: one statement, one trip."""
+    """Each call borrows a pooled connection and runs in autocommit: one statement, one trip.
+
+    Reads go where the router sends them (a replica that has replayed what they need, else the
+    primary); writes go to the primary, and the router records their WAL position.
+    """
 
     retry_safe = True
 
@@ -196,7 +202,7 @@ class PoolScope(Scope):
     async def _load_tuple(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
     ) -> tuple[T, ...]:
-        return tuple(await self._read_with_retries(build, params, factory))
+        return tuple(await self._read_with_retries(build, params, factory, cached=True))
 
     async def _read_with_retries(
         self,
@@ -205,20 +211,32 @@ class PoolScope(Scope):
         factory: AsyncRowFactory[T],
         *,
         binary: bool = False,
+        cached: bool = False,
     ) -> list[T]:
+        router = self.router
+        connector = await router.reader(cached=cached)
         retries = self.connector.settings.read_retries
-        attempt = 0
+        attempt = moves = 0
         while True:
             try:
-                return await self._once(build, params, factory, binary=binary)
+                async with connector.connection() as conn:
+                    return await self._fetch_fresh(conn, build, params, factory, binary=binary)
             except DarasaDBError as exc:
+                elsewhere = connector is not self.connector or isinstance(
+                    exc, DatabaseUnavailableError
+                )
+                if router.replicas and elsewhere and moves <= len(router.replicas):
+                    connector = await router.fallback(connector, exc, cached=cached)
+                    moves += 1
+                    continue
                 if attempt >= retries or not is_transient_read_error(exc.__cause__ or exc):
                     raise
                 attempt += 1
                 await asyncio.sleep(0.05 * 2**attempt)
 
-    async def _once(
+    async def _fetch_fresh(
         self,
+        conn: psycopg.AsyncConnection[Any],
         build: Build,
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
@@ -226,18 +244,15 @@ class PoolScope(Scope):
         *,
         binary: bool = False,
     ) -> list[T]:
-        """One statement on a pooled connection; run again once after a stale plan."""
-        async with self.connector.connection() as conn:
-            try:
-                return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
-            except DarasaDBError as exc:
-                if not is_stale_plan(exc.__cause__):
-                    raise
-            await conn.execute(
-                "DEALLOCATE ALL", prepare=False
-            )  # psycopg forgets its prepared names too
-            await self.connector.register_vector(conn)  # the type may have been recreated
+        """`_fetch` on a pooled connection, run again once after a stale plan (it never ran)."""
+        try:
             return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
+        except DarasaDBError as exc:
+            if not is_stale_plan(exc.__cause__):
+                raise
+        await conn.execute("DEALLOCATE ALL", prepare=False)  # psycopg forgets its names too
+        await self.connector.register_vector(conn)  # the type may have been recreated
+        return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
 
     async def write(
         self,
@@ -252,8 +267,11 @@ class PoolScope(Scope):
         self._notify_params(params, tags)
         self.invalidator.ensure_listening()  # the cache listener starts with the first call
         try:
-            rows = await self._once(build, params, factory, parent_id)
+            async with self.connector.connection() as conn:
+                rows = await self._fetch_fresh(conn, build, params, factory, parent_id)
+                await self.router.wrote(conn)
         except BaseException:  # it may have committed (lost connection, cancelled): invalidate
+            self.router.unsure()
             self.invalidator.invalidate_local(tags)
             raise
         if rows:
@@ -264,10 +282,15 @@ class PoolScope(Scope):
         self._refuse_inside_transaction()
         self.invalidator.ensure_listening()
         try:
-            async with self.connector.connection() as conn, conn.transaction():
-                result = await self._guarded(work, conn)
-                await self.invalidator.notify(conn, tags)
-        finally:  # also when the COMMIT's outcome is unknown
+            async with self.connector.connection() as conn:
+                async with conn.transaction():
+                    result = await self._guarded(work, conn)
+                    await self.invalidator.notify(conn, tags)
+                await self.router.wrote(conn)
+        except BaseException:  # (the COMMIT's outcome may be unknown)
+            self.router.unsure()
+            raise
+        finally:
             self.invalidator.invalidate_local(tags)
         return result
 
@@ -292,10 +315,16 @@ class TransactionScope(Scope):
     the commit."""
 
     def __init__(
-        self, connector: Connector, invalidator: Invalidator, conn: psycopg.AsyncConnection[Any]
+        self,
+        connector: Connector,
+        invalidator: Invalidator,
+        router: ReadRouter,
+        conn: psycopg.AsyncConnection[Any],
     ) -> None:
-        super().__init__(connector, invalidator)
+        super().__init__(connector, invalidator, router)
         self.conn = conn
+        self.dirty = False
+        """True once something in it may have written (its commit's position is recorded)."""
         self.pending: list[str] = []
         self.open = True
         """False once the transaction's block is over: every use raises."""
@@ -350,6 +379,7 @@ class TransactionScope(Scope):
         parent_id: object = None,
     ) -> list[T]:
         self._notify_params(params, tags)
+        self.dirty = True
         async with self.turn() as conn:
             rows = await self._in_transaction(conn, build, params, factory, parent_id)
         if rows:
@@ -384,6 +414,7 @@ class TransactionScope(Scope):
                 await self.invalidator.notify(conn, tags)
             return result
 
+        self.dirty = True
         async with self.turn() as conn:
             result = await self._guarded(unit, conn)
         self.pending.extend(tags)
@@ -397,7 +428,7 @@ class TransactionScope(Scope):
 
 @asynccontextmanager
 async def transaction_scope(
-    connector: Connector, invalidator: Invalidator
+    connector: Connector, invalidator: Invalidator, router: ReadRouter
 ) -> AsyncIterator[TransactionScope]:
     """One transaction: commit when the block succeeds, roll back when it raises, when a call
     in it failed or was cancelled; queued tags are invalidated after the commit.
@@ -415,7 +446,7 @@ async def transaction_scope(
     invalidator.ensure_listening()
     try:
         async with connector.connection() as conn:
-            scope = TransactionScope(connector, invalidator, conn)
+            scope = TransactionScope(connector, invalidator, router, conn)
             token = _OPEN.set(scope)
             try:
                 await conn.execute("BEGIN", prepare=False)
@@ -430,6 +461,12 @@ async def transaction_scope(
                     raise DarasaDBError(f"a call in this transaction {why}, so it was rolled back")
                 await complete(conn.commit(), absorb_cancel=True)
                 committed = True
+                if scope.dirty:
+                    try:
+                        await router.wrote(conn)
+                    except BaseException:
+                        router.unsure()
+                        raise
             finally:
                 _OPEN.reset(token)
     except asyncio.CancelledError:

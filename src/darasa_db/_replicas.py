@@ -1,0 +1,216 @@
+"""Read routing: which server a read outside a transaction goes to, given replicas and lag.
+
+Read-your-writes is exact, not timed: after each write it acknowledges, the Database records
+the primary's WAL insert position (`pg_current_wal_insert_lsn()`, at or past the write's
+commit record). A replica serves a read only once its `pg_last_wal_replay_lsn()` has reached
+what the read needs; otherwise the read goes to the primary. Cache loads also need the
+position the primary had when the last invalidation arrived (recorded by the cache listener),
+so a lagging replica cannot put a value older than that invalidation back in the cache.
+
+A replica that fails is skipped for a while and its pool rebuilt; with none usable, reads go
+to the primary. When the primary is down, a replica that has replayed what is needed serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from darasa_db._connector import Connector
+from darasa_db.errors import DarasaDBError, DatabaseUnavailableError, StatementMismatchError
+from darasa_db.settings import DatabaseSettings
+
+__all__ = ["ReadRouter"]
+
+logger = logging.getLogger("darasa_db")
+
+_INSERT_POSITION = "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+_REPLAY_POSITION = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
+SKIP_FOR = 5.0
+"""Seconds a replica that failed is left out before it is tried again."""
+REPLICA_POOL_TIMEOUT = 1.0
+"""Seconds a read waits for a replica connection before it goes to the primary instead."""
+CATCH_UP_WAIT = 1.0
+"""Seconds a read waits for a replica to catch up when the primary cannot be reached."""
+
+
+async def _position(conn: psycopg.AsyncConnection[Any], query: str) -> tuple[Any, int]:
+    cur = await conn.execute(query)
+    row = await cur.fetchone()
+    assert row is not None
+    *rest, lsn = row
+    return (rest[0] if rest else None), int(lsn or 0)
+
+
+class _Replica:
+    """One replica: its pool (rebuilt after a failure), what it has replayed, when to retry."""
+
+    def __init__(self, settings: DatabaseSettings, primary: Connector) -> None:
+        self.settings = settings
+        self._primary = primary
+        self.connector = self._new_connector()
+        self.replayed = -1
+        """The replay position last read from it (-1: not yet checked to be a replica)."""
+        self.skip_until = 0.0
+
+    def _new_connector(self) -> Connector:
+        connector = Connector(self.settings)
+        connector.share_statements(self._primary)
+        return connector
+
+    async def reset(self, why: str, skip_for: float = SKIP_FOR) -> None:
+        """Leave it out for `skip_for` seconds; its pool is closed and made anew on return."""
+        if self.skip_until <= time.monotonic():
+            logger.warning(
+                "darasa-db: replica %s left out for %g s: %s", self.settings.safe_url, skip_for, why
+            )
+        self.skip_until = time.monotonic() + skip_for
+        self.replayed = -1
+        connector, self.connector = self.connector, self._new_connector()
+        await connector.close()
+
+
+class ReadRouter:
+    """Chooses the server for each read outside a transaction, and records the positions
+    reads must see: `written` (this Database's acknowledged writes) for every read, and
+    `invalidated` (the last invalidation received) for cache loads."""
+
+    def __init__(self, primary: Connector) -> None:
+        self.primary = primary
+        settings = primary.settings
+        self.replicas = [
+            _Replica(_replica_settings(settings, url), primary) for url in settings.replica_urls
+        ]
+        self.written = 0
+        self.invalidated = 0
+        self._unsure = 0  # writes whose outcome or position is not known (counter)
+        self._settled = 0
+        self._turn = itertools.count()
+
+    @property
+    def max_connections(self) -> int:
+        """Connections the replicas' pools may hold at once."""
+        return sum(r.connector.max_connections for r in self.replicas)
+
+    # ------------------------------------------------------------------ what reads must see
+    async def wrote(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Record the primary's position after a write acknowledged on `conn`."""
+        if self.replicas:
+            _, lsn = await _position(conn, _INSERT_POSITION)
+            self.written = max(self.written, lsn)
+
+    def unsure(self) -> None:
+        """A write may have committed at an unknown position (it failed, was cancelled, or ran
+        through `db.connection()`): the next read asks the primary first."""
+        self._unsure += 1
+
+    async def saw_invalidation(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Record the primary's position on `conn` (the listener's) before invalidations are
+        applied: cache loads after them read no replica that is behind it."""
+        _, lsn = await _position(conn, _INSERT_POSITION)
+        self.invalidated = max(self.invalidated, lsn)
+
+    # ------------------------------------------------------------------ choosing
+    async def reader(self, *, cached: bool = False) -> Connector:
+        """The connector a read goes to: a replica that has replayed what it needs, else the
+        primary."""
+        if not self.replicas:
+            return self.primary
+        if self._settled < self._unsure:
+            await self._settle()
+        needed = max(self.written, self.invalidated) if cached else self.written
+        for replica in self._usable():
+            if replica.replayed >= needed or await self._caught_up(replica, needed):
+                return replica.connector
+        return self.primary
+
+    async def fallback(self, failed: Connector, error: DarasaDBError, *, cached: bool) -> Connector:
+        """Where a read goes after failing on `failed`; raises `error` when nowhere.
+
+        A replica's failure sends it to the primary (the replica is left out a while if it is
+        unreachable); the primary's unavailability sends it to a replica that has replayed what
+        it needs, waiting up to `CATCH_UP_WAIT` for one.
+        """
+        if isinstance(error, StatementMismatchError):
+            raise error
+        replica = next((r for r in self.replicas if r.connector is failed), None)
+        if replica is not None:
+            if isinstance(error, DatabaseUnavailableError) and not _busy(failed, error):
+                await replica.reset(str(error))
+            return self.primary
+        if not isinstance(error, DatabaseUnavailableError) or not self.replicas:
+            raise error
+        needed = max(self.written, self.invalidated) if cached else self.written
+        deadline = time.monotonic() + CATCH_UP_WAIT
+        while True:
+            for replica in self._usable():
+                if await self._caught_up(replica, needed):
+                    return replica.connector
+            if time.monotonic() >= deadline:
+                raise error
+            await asyncio.sleep(0.05)
+
+    def _usable(self) -> list[_Replica]:
+        now = time.monotonic()
+        usable = [r for r in self.replicas if r.skip_until <= now]
+        if len(usable) > 1:
+            start = next(self._turn) % len(usable)
+            usable = usable[start:] + usable[:start]
+        return usable
+
+    async def _caught_up(self, replica: _Replica, needed: int) -> bool:
+        try:
+            async with replica.connector.connection() as conn:
+                in_recovery, lsn = await _position(conn, _REPLAY_POSITION)
+        except DarasaDBError as exc:
+            if not _busy(replica.connector, exc):
+                await replica.reset(str(exc))
+            return False
+        if not in_recovery:
+            await replica.reset("it is not in recovery (not a streaming replica)", 60.0)
+            return False
+        replica.replayed = max(replica.replayed, lsn)
+        return replica.replayed >= needed
+
+    async def _settle(self) -> None:
+        """Learn the primary's position after writes of unknown outcome; when the primary
+        cannot be reached those writes were not acknowledged, and replicas serve as they are."""
+        upto = self._unsure
+        try:
+            async with self.primary.connection() as conn:
+                _, lsn = await _position(conn, _INSERT_POSITION)
+            self.written = max(self.written, lsn)
+        except DarasaDBError as exc:
+            logger.info("darasa-db: primary position unknown (%s); reading from replicas", exc)
+        self._settled = max(self._settled, upto)
+
+    async def close(self) -> None:
+        """Close every replica's pool."""
+        for replica in self.replicas:
+            await replica.connector.close()
+
+
+def _replica_settings(settings: DatabaseSettings, url: str) -> DatabaseSettings:
+    return settings.model_copy(
+        update={
+            "url": url,
+            "replica_urls": (),
+            "listen_url": None,
+            "max_overflow": 0,
+            "pool_timeout": min(settings.pool_timeout, REPLICA_POOL_TIMEOUT),
+        }
+    )
+
+
+def _busy(connector: Connector, error: BaseException) -> bool:
+    """True when a replica's pool had no free connection in time while it holds connections:
+    busy rather than down (the pool of a server that is down loses its connections)."""
+    if not isinstance(error.__cause__, psycopg_pool.PoolTimeout):
+        return False
+    return connector.stats().get("pool_size", 0) > 0

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import enum
-import uuid
 
-from sqlalchemy import Enum, ForeignKey, Text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import Enum, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from darasa_db.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin
+from darasa_db.models.job_info import JobInfoChildMixin
 
 __all__ = ["QuestionDifficulty", "QuestionRow"]
 
@@ -27,16 +26,10 @@ difficulty_enum = Enum(
 )
 
 
-class QuestionRow(UUIDPrimaryKeyMixin, TimestampMixin, Base):
-    """A question, owned through its job info."""
+class QuestionRow(UUIDPrimaryKeyMixin, JobInfoChildMixin, TimestampMixin, Base):
+    """A question of a job info, carrying the job info's `user_id`."""
 
     __tablename__ = "questions"
 
-    job_info_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True),
-        ForeignKey("job_info.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    )
     text: Mapped[str] = mapped_column(Text, nullable=False)
     difficulty: Mapped[str] = mapped_column(difficulty_enum, nullable=False)

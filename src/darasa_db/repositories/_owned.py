@@ -1,5 +1,6 @@
-"""What the repositories of owned rows share: rows that carry their owner's `user_id` (job
-infos, documents, conversations) and rows owned through their job info (questions, interviews).
+"""What the repositories of owned rows share: every owned row carries its owner's `user_id`
+(job infos, documents, conversations) and rows of a job info (questions, interviews) carry
+their job info's, so every ownership check reads the row's own `user_id`, with no join.
 
 Each repository describes its table once, at import, as a `UserOwnedTable` or a
 `JobInfoChildTable`. That object builds the table's shared statements once, so `Database.sql`,
@@ -24,7 +25,6 @@ from darasa_db.repositories._statements import (
     DEFAULT_LIMIT,
     as_uuid,
     check_limit,
-    child_of_owner,
     children_page,
     insert_child,
     keyset_page,
@@ -45,7 +45,7 @@ __all__ = [
 
 E = TypeVar("E")  # the read model: JobInfo, Question, …
 C = TypeVar("C", bound=InputModel)  # a child's create input: QuestionCreate, InterviewCreate
-Owner = Callable[[Table], ColumnElement[bool]]  # `row_of_owner` or `child_of_owner`
+Owner = Callable[[Table], ColumnElement[bool]]  # `row_of_owner`
 ID_ROW = scalar_column("id")
 
 
@@ -111,12 +111,13 @@ class UserOwnedTable(OwnedTable[E]):
 
 
 class JobInfoChildTable(OwnedTable[E]):
-    """A table whose rows belong to a job info, inserted with `columns` besides `job_info_id`."""
+    """A table whose rows belong to a job info, inserted with `columns` besides `job_info_id`
+    and `user_id` (both taken from the job info)."""
 
     def __init__(
         self, table: Table, entity: str, row: AsyncRowFactory[E], columns: tuple[str, ...]
     ) -> None:
-        super().__init__(table, entity, row, child_of_owner)
+        super().__init__(table, entity, row, row_of_owner)
         self.list_key = f"{entity}.list_for_job_info"
         self.insert: Build = lambda: insert_child(table, columns)
         self.children: Build = lambda: children_page(table)
@@ -221,7 +222,7 @@ class UserOwnedRepository(OwnedRepository[E]):
 
 
 class JobInfoChildRepository(OwnedRepository[E], Generic[E, C]):
-    """Rows owned through their job info: `create`, `get` and `list_for_job_info`."""
+    """Rows of a job info, owned by its user: `create`, `get` and `list_for_job_info`."""
 
     _owned: JobInfoChildTable[E]
     _input: type[C]

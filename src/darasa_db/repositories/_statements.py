@@ -17,12 +17,10 @@ __all__ = [
     "MAX_LIMIT",
     "as_uuid",
     "check_limit",
-    "child_of_owner",
     "children_page",
     "insert_child",
     "keyset_page",
     "notifying",
-    "owned_job_info",
     "require",
     "row_of_owner",
     "storable",
@@ -117,48 +115,28 @@ def row_of_owner(table: Table) -> ColumnElement[bool]:
     return (table.c.id == bindparam("id")) & (table.c.user_id == bindparam("user_id"))
 
 
-def owned_job_info() -> ColumnElement[bool]:
-    """`:job_info_id` names a job info that `:user_id` owns."""
-    from darasa_db.models import JobInfoRow
-    from darasa_db.models.base import table_of
-
-    j = table_of(JobInfoRow)
-    return (
-        select(j.c.id)
-        .where(j.c.id == bindparam("job_info_id"), j.c.user_id == bindparam("user_id"))
-        .exists()
-    )
-
-
 def insert_child(table: Table, columns: tuple[str, ...]) -> Select[Any]:
-    """INSERT a question or interview only when its job info belongs to `:user_id`."""
+    """INSERT a question or interview only when its job info `:job_info_id` belongs to
+    `:user_id`; the row takes the job info's `id` and `user_id` (one co-located statement)."""
     from sqlalchemy import insert
 
-    source = select(
-        bindparam("job_info_id", type_=table.c.job_info_id.type),
-        *(bindparam(c, type_=table.c[c].type) for c in columns),
-    ).where(owned_job_info())
-    dml = insert(table).from_select(["job_info_id", *columns], source).returning(*table.c)
-    return notifying(dml)
-
-
-def child_of_owner(table: Table) -> ColumnElement[bool]:
-    """`table.id = :id` and its job info belongs to `:user_id` (correlated, for any statement)."""
     from darasa_db.models import JobInfoRow
     from darasa_db.models.base import table_of
 
     j = table_of(JobInfoRow)
-    return (table.c.id == bindparam("id")) & (
-        select(j.c.id)
-        .where(j.c.id == table.c.job_info_id, j.c.user_id == bindparam("user_id"))
-        .exists()
-    )
+    source = select(
+        j.c.id, j.c.user_id, *(bindparam(c, type_=table.c[c].type) for c in columns)
+    ).where(j.c.id == bindparam("job_info_id"), j.c.user_id == bindparam("user_id"))
+    dml = insert(table).from_select(["job_info_id", "user_id", *columns], source)
+    return notifying(dml.returning(*table.c))
 
 
 def children_page(table: Table) -> Select[Any]:
-    """A job info's children, newest first, when `:user_id` owns it."""
+    """A job info's children owned by `:user_id` (their own `user_id`: no join), newest first."""
     return (
         select(table)
-        .where(table.c.job_info_id == bindparam("job_info_id"), owned_job_info())
+        .where(
+            table.c.job_info_id == bindparam("job_info_id"), table.c.user_id == bindparam("user_id")
+        )
         .order_by(table.c.created_at.desc(), table.c.id.desc())
     )

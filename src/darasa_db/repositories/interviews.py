@@ -1,4 +1,4 @@
-"""SQL implementation of `InterviewRepository` (ownership through the job info)."""
+"""SQL implementation of `InterviewRepository` (owned by the row's `user_id`, its job info's)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQL implementation of `QuestionRepository` (ownership through the job info)."""
+"""SQL implementation of `QuestionRepository` (owned by the row's `user_id`, its job info's)."""
 
 from __future__ import annotations
 

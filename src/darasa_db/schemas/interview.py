@@ -21,9 +21,10 @@ __all__ = ["Interview", "InterviewCreate", "InterviewUpdate"]
 
 
 class Interview(ReadModel):
-    """A mock interview held for a job info."""
+    """A mock interview held for a job info; `user_id` is the job info's owner."""
 
     id: uuid.UUID
+    user_id: str
     job_info_id: uuid.UUID
     duration: str
     hume_chat_id: str | None

@@ -15,9 +15,10 @@ QuestionDifficulty = Literal["easy", "medium", "hard"]
 
 
 class Question(ReadModel):
-    """An interview question of a job info."""
+    """An interview question of a job info; `user_id` is the job info's owner."""
 
     id: uuid.UUID
+    user_id: str
     job_info_id: uuid.UUID
     text: str
     difficulty: QuestionDifficulty

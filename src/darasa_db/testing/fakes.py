@@ -508,14 +508,12 @@ class InMemoryJobInfoRepository(_Repository):
 
 
 class InMemoryQuestionRepository(_Repository):
-    """`QuestionRepository` in memory, owned through the job info."""
+    """`QuestionRepository` in memory; a question carries its job info's `user_id`."""
 
     def _owned(self, id: Id, user_id: str) -> Question | None:
         key = as_uuid(id)
         row = None if key is None else self._t.questions.get(key)
-        if row is None or self._store.owned_job_info(row.job_info_id, user_id) is None:
-            return None
-        return row
+        return row if row is not None and row.user_id == user_id else None
 
     async def create(self, job_info_id: Id, data: QuestionCreate, *, user_id: str) -> Question:
         require(data, QuestionCreate)
@@ -524,7 +522,12 @@ class InMemoryQuestionRepository(_Repository):
             raise NotFoundError("job_info", job_info_id)
         now = self._store.now()
         question = Question(
-            **data.model_dump(), id=uuid.uuid4(), job_info_id=job.id, created_at=now, updated_at=now
+            **data.model_dump(),
+            id=uuid.uuid4(),
+            user_id=job.user_id,
+            job_info_id=job.id,
+            created_at=now,
+            updated_at=now,
         )
         self._t.questions[question.id] = question
         return question
@@ -547,14 +550,12 @@ class InMemoryQuestionRepository(_Repository):
 
 
 class InMemoryInterviewRepository(_Repository):
-    """`InterviewRepository` in memory, owned through the job info."""
+    """`InterviewRepository` in memory; an interview carries its job info's `user_id`."""
 
     def _owned(self, id: Id, user_id: str) -> Interview | None:
         key = as_uuid(id)
         row = None if key is None else self._t.interviews.get(key)
-        if row is None or self._store.owned_job_info(row.job_info_id, user_id) is None:
-            return None
-        return row
+        return row if row is not None and row.user_id == user_id else None
 
     async def create(self, job_info_id: Id, data: InterviewCreate, *, user_id: str) -> Interview:
         require(data, InterviewCreate)
@@ -563,7 +564,12 @@ class InMemoryInterviewRepository(_Repository):
             raise NotFoundError("job_info", job_info_id)
         now = self._store.now()
         interview = Interview(
-            **data.model_dump(), id=uuid.uuid4(), job_info_id=job.id, created_at=now, updated_at=now
+            **data.model_dump(),
+            id=uuid.uuid4(),
+            user_id=job.user_id,
+            job_info_id=job.id,
+            created_at=now,
+            updated_at=now,
         )
         self._t.interviews[interview.id] = interview
         return interview

@@ -51,6 +51,15 @@ def seed(url: str) -> dict[str, str]:
     return owners
 
 
+@pytest.fixture
+def migrated_seed(darasa_database_url: str) -> str:
+    """A database seeded at 0004, then migrated to head."""
+    migrate.downgrade(darasa_database_url, BEFORE)
+    seed(darasa_database_url)
+    migrate.upgrade(darasa_database_url)
+    return darasa_database_url
+
+
 def children(url: str) -> dict[str, tuple[str, str]]:
     """Every child row by id: (its user_id, its job info's owner)."""
     found = {}
@@ -152,11 +161,8 @@ def test_the_migration_puts_back_forced_row_level_security(empty_database_url):
     assert forced == set(rls.OWNED_TABLES)
 
 
-def test_a_child_cannot_name_another_users_job_info(darasa_database_url):
-    url = darasa_database_url
-    migrate.downgrade(url, BEFORE)
-    seed(url)
-    migrate.upgrade(url)
+def test_a_child_cannot_name_another_users_job_info(migrated_seed):
+    url = migrated_seed
     ((bobs_job,),) = rows(url, "SELECT id FROM darasa.job_info WHERE user_id = 'bob'")
     for table, values in (("questions", "'q', 'easy'"), ("interviews", "'5 minutes'")):
         columns = "text, difficulty" if table == "questions" else "duration"
@@ -171,12 +177,9 @@ def test_a_child_cannot_name_another_users_job_info(darasa_database_url):
             rows(url, f"UPDATE darasa.{table} SET user_id = 'alice' WHERE user_id = 'bob'")
 
 
-def test_the_previous_releases_inserts_still_work_and_get_the_owner(darasa_database_url):
+def test_the_previous_releases_inserts_still_work_and_get_the_owner(migrated_seed):
     """Rolling deploys: a process of the release before 0005 inserts without `user_id`."""
-    url = darasa_database_url
-    migrate.downgrade(url, BEFORE)
-    seed(url)
-    migrate.upgrade(url)
+    url = migrated_seed
     ((job,),) = rows(url, "SELECT id FROM darasa.job_info WHERE user_id = 'bob'")
     ((owner,),) = rows(
         url,
@@ -193,11 +196,8 @@ def test_the_previous_releases_inserts_still_work_and_get_the_owner(darasa_datab
         )
 
 
-def test_deleting_a_user_or_a_job_info_still_cascades(darasa_database_url):
-    url = darasa_database_url
-    migrate.downgrade(url, BEFORE)
-    seed(url)
-    migrate.upgrade(url)
+def test_deleting_a_user_or_a_job_info_still_cascades(migrated_seed):
+    url = migrated_seed
     rows(url, "DELETE FROM darasa.job_info WHERE user_id = 'alice'")
     rows(url, "DELETE FROM darasa.users WHERE id = 'bob'")
     for table in CHILDREN:

@@ -13,6 +13,7 @@ from typing import Any
 from benchmarks.context import open_bench
 from benchmarks.harness import Result, summarise
 from benchmarks.ingest import run_ingest
+from benchmarks.replicas import run_replicas
 from benchmarks.report import environment, markdown, table, write_json
 from benchmarks.rows import run_rows
 from benchmarks.server import embedded_server
@@ -71,6 +72,8 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
             rounds=2 if quick else 3,
         )
         results += ingest
+        _progress("read routing (building a primary and a streaming replica)")
+        results += await run_replicas(rounds=rounds, calls=calls)
     finally:
         await bench.close()
     return {

@@ -13,7 +13,7 @@ the transaction, and once its block is over every use raises before any I/O.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import partial
@@ -173,6 +173,8 @@ class PoolScope(Scope):
     """
 
     retry_safe = True
+    cache_outcome: Callable[[str], None] | None = None
+    """Told `hit` or `miss` by each cached read, when set (by darasa_db.telemetry's tracing)."""
 
     async def read(
         self,
@@ -187,7 +189,11 @@ class PoolScope(Scope):
         if key is not None and cache is not None and ready:
             cached = cache.hit(key, _MISS)
             if cached is not _MISS:  # the usual case first: no loader, no coroutine
+                if self.cache_outcome is not None:
+                    self.cache_outcome("hit")
                 return list(cached)
+            if self.cache_outcome is not None:
+                self.cache_outcome("miss")
             load = partial(self._load_tuple, build, params, factory)  # cheaper than closures
             rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
             return list(rows)
@@ -213,6 +219,16 @@ class PoolScope(Scope):
         binary: bool = False,
         cached: bool = False,
     ) -> list[T]:
+        async def unit(conn: psycopg.AsyncConnection[Any]) -> list[T]:
+            return await self._fetch_fresh(conn, build, params, factory, binary=binary)
+
+        return await self._routed(unit, cached=cached)
+
+    async def _routed(
+        self, unit: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]], *, cached: bool = False
+    ) -> T:
+        """Run the read-only `unit` where the router sends it; on a failure, where it sends it
+        next (another server), or again after a transient error."""
         router = self.router
         connector = await router.reader(cached=cached)
         retries = self.connector.settings.read_retries
@@ -220,7 +236,7 @@ class PoolScope(Scope):
         while True:
             try:
                 async with connector.connection() as conn:
-                    return await self._fetch_fresh(conn, build, params, factory, binary=binary)
+                    return await unit(conn)
             except DarasaDBError as exc:
                 elsewhere = connector is not self.connector or isinstance(
                     exc, DatabaseUnavailableError
@@ -295,12 +311,16 @@ class PoolScope(Scope):
         return result
 
     async def snapshot(self, work: Work) -> Any:
-        """On the primary, in one REPEATABLE READ, READ ONLY transaction."""
-        async with self.connector.connection() as conn, conn.transaction():
-            await conn.execute(
-                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", prepare=False
-            )
-            return await self._guarded(work, conn)
+        """In one REPEATABLE READ, READ ONLY transaction, routed like a read."""
+
+        async def unit(conn: psycopg.AsyncConnection[Any]) -> Any:
+            async with conn.transaction():
+                await conn.execute(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", prepare=False
+                )
+                return await self._guarded(work, conn)
+
+        return await self._routed(unit)
 
     def _refuse_inside_transaction(self) -> None:
         if _open_transaction(self.connector) is not None:

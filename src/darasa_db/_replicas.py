@@ -37,7 +37,8 @@ SKIP_FOR = 5.0
 REPLICA_POOL_TIMEOUT = 1.0
 """Seconds a read waits for a replica connection before it goes to the primary instead."""
 CATCH_UP_WAIT = 1.0
-"""Seconds a read waits for a replica to catch up when the primary cannot be reached."""
+"""Seconds a read waits for a replica to catch up when the primary cannot be reached, or for
+the primary's position after a write of unknown outcome."""
 
 
 async def _position(conn: psycopg.AsyncConnection[Any], query: str) -> tuple[Any, int]:
@@ -100,14 +101,20 @@ class ReadRouter:
 
     # ------------------------------------------------------------------ what reads must see
     async def wrote(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Record the primary's position after a write acknowledged on `conn`."""
+        """Record the primary's position after a write acknowledged on `conn` (when that
+        fails, the write stands: the next read asks the primary)."""
         if self.replicas:
-            _, lsn = await _position(conn, _INSERT_POSITION)
+            try:
+                _, lsn = await _position(conn, _INSERT_POSITION)
+            except psycopg.Error:
+                self.unsure()
+                return
             self.written = max(self.written, lsn)
 
     def unsure(self) -> None:
-        """A write may have committed at an unknown position (it failed, was cancelled, or ran
-        through `db.connection()`): the next read asks the primary first."""
+        """A write may have committed at an unknown position (it failed or was cancelled after
+        it was sent): the next read asks the primary first (the write was not acknowledged, so
+        when the primary does not answer within `CATCH_UP_WAIT`, replicas serve as they are)."""
         self._unsure += 1
 
     async def saw_invalidation(self, conn: psycopg.AsyncConnection[Any]) -> None:
@@ -183,11 +190,12 @@ class ReadRouter:
         cannot be reached those writes were not acknowledged, and replicas serve as they are."""
         upto = self._unsure
         try:
-            async with self.primary.connection() as conn:
-                _, lsn = await _position(conn, _INSERT_POSITION)
+            async with asyncio.timeout(CATCH_UP_WAIT):
+                async with self.primary.connection() as conn:
+                    _, lsn = await _position(conn, _INSERT_POSITION)
             self.written = max(self.written, lsn)
-        except DarasaDBError as exc:
-            logger.info("darasa-db: primary position unknown (%s); reading from replicas", exc)
+        except (DarasaDBError, TimeoutError) as exc:
+            logger.info("darasa-db: primary position unknown (%r); reading from replicas", exc)
         self._settled = max(self._settled, upto)
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -27,6 +28,7 @@ from darasa_db.repositories.job_infos import SqlJobInfoRepository
 from darasa_db.repositories.questions import SqlQuestionRepository
 from darasa_db.repositories.users import SqlUserRepository
 from darasa_db.settings import DatabaseSettings
+from darasa_db.telemetry import attach
 
 __all__ = ["Database", "Transaction", "cache_channel"]
 
@@ -44,6 +46,7 @@ class _Repositories:
         self.interviews = SqlInterviewRepository(scope)
         self.documents = SqlDocumentRepository(scope)
         self.conversations = SqlConversationRepository(scope)
+        attach(self, scope)  # OpenTelemetry, when configured: traced repositories (telemetry.py)
 
 
 class Transaction(_Repositories):
@@ -160,11 +163,16 @@ class Database(_Repositories):
         """`async with db.connection() as conn`: a pooled psycopg connection to the primary
         (autocommit), returned to the pool whatever happens; driver errors become darasa-db
         errors. Later reads see what you wrote on it, replicas or not."""
-        try:
-            async with self._connector.connection() as conn:
+        async with self._connector.connection() as conn:
+            try:
                 yield conn
-        finally:
-            self._router.unsure()
+            except BaseException:
+                self._router.unsure()
+                raise
+            if conn.info.transaction_status == TransactionStatus.IDLE:
+                await self._router.wrote(conn)  # it may have written: later reads see it
+            else:
+                self._router.unsure()  # (a transaction left open commits on return)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:

@@ -282,12 +282,15 @@ class PoolScope(Scope):
         self._refuse_inside_transaction()
         self._notify_params(params, tags)
         self.invalidator.ensure_listening()  # the cache listener starts with the first call
+        sent = False
         try:
             async with self.connector.connection() as conn:
+                sent = True
                 rows = await self._fetch_fresh(conn, build, params, factory, parent_id)
                 await self.router.wrote(conn)
         except BaseException:  # it may have committed (lost connection, cancelled): invalidate
-            self.router.unsure()
+            if sent:
+                self.router.unsure()
             self.invalidator.invalidate_local(tags)
             raise
         if rows:
@@ -297,14 +300,17 @@ class PoolScope(Scope):
     async def run(self, work: Work, tags: Sequence[str]) -> Any:
         self._refuse_inside_transaction()
         self.invalidator.ensure_listening()
+        sent = False
         try:
             async with self.connector.connection() as conn:
+                sent = True
                 async with conn.transaction():
                     result = await self._guarded(work, conn)
                     await self.invalidator.notify(conn, tags)
                 await self.router.wrote(conn)
         except BaseException:  # (the COMMIT's outcome may be unknown)
-            self.router.unsure()
+            if sent:
+                self.router.unsure()
             raise
         finally:
             self.invalidator.invalidate_local(tags)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,11 +22,13 @@ from benchmarks.data import (
 from benchmarks.harness import Contender, Result, compare
 from darasa_db.repositories import documents as documents_repository
 from darasa_db.schemas import DocumentCreate
+from darasa_db.schemas.user import email_key
 
 __all__ = [
     "build_search_index",
     "drop_search_index",
     "run_create_many",
+    "run_filtered",
     "run_hybrid",
     "run_search",
 ]
@@ -34,6 +37,7 @@ RAW = "raw psycopg"
 COPY = "psycopg binary COPY"
 EXECUTEMANY = "psycopg executemany"
 DARASA = "darasa-db"
+EXACT = "raw exact scan"
 CONTENT = "Rate limiting protects a public API from bursts of traffic. " * 8  # ~500 characters
 COPY_SQL = (
     "COPY darasa.documents (user_id, title, content, metadata, embedding) "
@@ -273,3 +277,174 @@ async def run_hybrid(
         baseline="similarity_search",
     )
     return results, info
+
+
+# ------------------------------------------------------------------ filtered search by share
+
+SHARES = {"0.15 %": 0.0015, "1 %": 0.01, "25 %": 0.25, "60 %": 0.60}
+"""Owners of the filtered search table and their share of its rows; the rest is 20 others'."""
+TOPICS = 4  # metadata {"topic": n % 4}: a filter keeps a quarter of an owner's documents
+OTHERS = 20
+
+
+def owner_id(share: str) -> str:
+    """The user who owns `share` of the filtered search table."""
+    return "user_share_" + share.replace(" %", "").replace(".", "_")
+
+
+async def load_owners(
+    b: Bench, documents: int, shares: dict[str, float]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """COPY `documents` clustered documents spread over owners holding `shares` of them (the
+    rest over `OTHERS` users), in random order; metadata {"topic": row % TOPICS}.
+
+    Returns the vectors, each row's owner, each row's topic and the cluster centres.
+    """
+    vectors, centres = clustered_embeddings(documents, clusters=_clusters(documents), noise=NOISE)
+    counts = {owner_id(s): max(1, round(documents * f)) for s, f in shares.items()}
+    rest = documents - sum(counts.values())
+    counts |= {f"user_share_other_{i}": rest // OTHERS for i in range(OTHERS)}
+    counts[f"user_share_other_{OTHERS - 1}"] += rest - OTHERS * (rest // OTHERS)
+    owners = np.random.default_rng(9).permutation(np.repeat(list(counts), list(counts.values())))
+    topics = np.arange(documents) % TOPICS
+    await b.raw.execute("TRUNCATE darasa.documents")
+    async with b.raw.transaction():
+        for user_id in counts:
+            email = f"{user_id}@example.com"
+            await b.raw.execute(
+                "INSERT INTO darasa.users (id, email, name, email_key) "
+                "VALUES (%s, %s, 'Owner', %s) ON CONFLICT (id) DO NOTHING",
+                (user_id, email, email_key(email)),
+            )
+        async with b.raw.cursor().copy(COPY_SQL) as cp:
+            cp.set_types(["text", "text", "text", "jsonb", "vector"])
+            for index, vector in enumerate(vectors):
+                topic = Jsonb({"topic": int(topics[index])})
+                await cp.write_row((str(owners[index]), str(index), CONTENT, topic, vector))
+    return vectors, owners, topics, centres
+
+
+@dataclass
+class Case:
+    """One filtered-search situation: an owner, maybe a topic, maybe a threshold."""
+
+    share: str
+    metadata: bool
+    threshold: bool
+    queries: list[tuple[Any, float | None]]
+    truth: list[list[int]]  # per query, the exact page (row indices, best first)
+
+    @property
+    def name(self) -> str:
+        topic = " + topic" if self.metadata else ""
+        return self.share + topic + (" + threshold" if self.threshold else "")
+
+
+def cases(
+    vectors: Any, owners: Any, topics: Any, asked: Any, shares: dict[str, float], limit: int
+) -> list[Case]:
+    """Every owner with and without a topic filter and a threshold (keeping 0 to 10 rows),
+    with the exact pages in numpy (float64 cosine)."""
+    found = []
+    for share in shares:
+        for metadata, threshold in itertools.product((False, True), repeat=2):
+            keep = owners == owner_id(share)
+            if metadata:
+                keep &= topics == 1
+            rows = np.flatnonzero(keep)
+            queries, truth = [], []
+            for n, q in enumerate(asked):
+                sims = vectors[rows].astype(np.float64) @ q.astype(np.float64)
+                order = np.argsort(-sims, kind="stable")
+                cut = None
+                if threshold:  # between the k-th and (k+1)-th best: k = 0, 1, …, 10
+                    k = min(n % (limit + 1), len(rows))
+                    above = sims[order[k - 1]] if k else 1.0
+                    below = sims[order[k]] if k < len(rows) else -1.0
+                    cut = float(above + below) / 2
+                    order = order[:k]
+                queries.append((q, cut))
+                truth.append(rows[order[:limit]].tolist())
+            found.append(Case(share, metadata, threshold, queries, truth))
+    return found
+
+
+async def run_filtered(
+    b: Bench, *, documents: int, queries: int, rounds: int, shares: dict[str, float] = SHARES
+) -> tuple[list[Result], dict[str, Any]]:
+    """`similarity_search` top-10 for owners of `shares` of the rows, with and without a topic
+    filter and a threshold: recall@10 and full pages against numpy, and latency against an
+    exact scan of the caller's rows in raw psycopg (the repository's exact statement).
+
+    Loads its own table (the HNSW index as the migrations define it, built after the load).
+    """
+    definition = await drop_search_index(b)
+    vectors, owners, topics, centres = await load_owners(b, documents, shares)
+    build_seconds = await build_search_index(b, definition)
+    limit = 10
+    asked = queries_near(centres, queries, noise=NOISE, seed=17)
+    db = b.database()
+    info: dict[str, Any] = {
+        "documents": documents,
+        "index": definition.split(" USING ")[1],
+        "index_build_s": round(build_seconds, 1),
+        "queries per case": queries,
+    }
+    results: list[Result] = []
+    for case in cases(vectors, owners, topics, asked, shares, limit):
+        timed = await _time_case(b, db, case, documents=documents, rounds=rounds, limit=limit)
+        info[f"{case.name}: recall@10"] = timed[0].extra["recall@10"]
+        info[f"{case.name}: full pages"] = timed[0].extra["full pages"]
+        results += timed
+    return results, info
+
+
+async def _time_case(
+    b: Bench, db: Any, case: Case, *, documents: int, rounds: int, limit: int
+) -> list[Result]:
+    """darasa-db (recall and full pages measured first) against raw psycopg's exact scan."""
+    user_id = owner_id(case.share)
+    topic = {"topic": 1} if case.metadata else None
+    exact_sql = b.db.sql(documents_repository._EXACT[(case.threshold, case.metadata, False)])
+
+    async def darasa_one(q: Any, cut: float | None) -> list[int]:
+        matches = await db.documents.similarity_search(
+            q, user_id=user_id, limit=limit, threshold=cut, metadata=topic
+        )
+        return [int(m.document.title) for m in matches]
+
+    async def exact_one(q: Any, cut: float | None) -> list[int]:
+        params = {"user_id": user_id, "query": q, "limit": limit, "threshold": cut}
+        if topic is not None:
+            params["metadata"] = Jsonb(topic)
+        cur = await b.raw.execute(exact_sql, params, prepare=True)
+        return [int(row[2]) for row in await cur.fetchall()]
+
+    pages = [await darasa_one(q, cut) for q, cut in case.queries]
+    hits = sum(len(set(p) & set(t)) for p, t in zip(pages, case.truth, strict=True))
+    wanted = sum(len(t) for t in case.truth)
+    full = sum(len(p) == len(t) for p, t in zip(pages, case.truth, strict=True))
+    contenders = [
+        Contender(DARASA, _cycling_pairs(darasa_one, case.queries)),
+        Contender(EXACT, _cycling_pairs(exact_one, case.queries)),
+    ]
+    timed = await compare(
+        f"similarity_search top-10, owner of {case.name} ({documents:,} docs)",
+        contenders,
+        rounds=rounds,
+        calls=len(case.queries),
+        warmup=len(case.queries),
+        baseline=EXACT,
+    )
+    timed[0].extra["recall@10"] = round(hits / wanted, 4) if wanted else 1.0
+    timed[0].extra["full pages"] = f"{full}/{len(pages)}"
+    return timed
+
+
+def _cycling_pairs(one: Any, pairs: list[tuple[Any, float | None]]) -> Any:
+    cycle = itertools.cycle(pairs)
+
+    async def op() -> Any:
+        return await one(*next(cycle))
+
+    return op

@@ -26,7 +26,7 @@ import pytest_asyncio
 from numpy.typing import ArrayLike
 
 from darasa_db import Database, DatabaseSettings
-from darasa_db.repositories.documents import _SEARCHES
+from darasa_db.repositories.documents import _NEAREST, HALFVEC_FROM
 from darasa_db.schemas import DocumentCreate, DocumentMatch, UserUpsert
 from darasa_db.testing.plugin import TEMPLATE, create_database, drop_database
 from darasa_db.testing.servers import TestServer
@@ -132,7 +132,7 @@ async def load(db: Database, url: str) -> Corpus:
         )
         row = await cur.fetchone()
         assert row is not None
-        assert "USING hnsw (embedding vector_cosine_ops)" in row[0]
+        definition = str(row[0])  # the migrations' (half precision from pgvector 0.7)
         await admin.execute(f'DROP INDEX "{db.schema}".{INDEX}'.encode())
 
         for user_id in dict.fromkeys(owners.tolist()):
@@ -154,13 +154,10 @@ async def load(db: Database, url: str) -> Corpus:
             assert await db.documents.create_many(user_id, documents) == len(rows)
         await db.documents.create(CAROL, DocumentCreate(title="no vector", content="plain"))
 
-        # The migration's index type and operator class; a cheaper ef_construction keeps the
-        # build short, and a rougher graph only makes a short filtered page more likely.
+        # The migration's index; a cheaper ef_construction keeps the build short, and a
+        # rougher graph only makes a short filtered page more likely.
         await admin.execute("SET maintenance_work_mem = '512MB'")
-        await admin.execute(
-            f'CREATE INDEX {INDEX} ON "{db.schema}".documents '
-            "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 32)".encode()
-        )
+        await admin.execute(f"{definition} WITH (m = 16, ef_construction = 32)".encode())
         await admin.execute(f'ANALYZE "{db.schema}".documents'.encode())
         cur = await admin.execute(
             f"SELECT id, (metadata->>'n')::int FROM \"{db.schema}\".documents "
@@ -388,20 +385,25 @@ async def test_filtered_search_returns_full_pages_in_exact_order(
             assert matches[0].document.id == corpus.exact_top(query, mine, 1)[0]
 
 
+def nearest_sql(corpus: Corpus) -> bytes:
+    """The repository's index statement, with the expression the server's index has."""
+    half = (corpus.db.pgvector_version or (0,)) >= HALFVEC_FROM
+    return corpus.db.sql(_NEAREST[(False, half)])
+
+
 async def test_the_index_alone_returns_a_short_page_for_a_small_share_caller(corpus: Corpus):
-    """The situation of pgvector issue #751, reproduced: why the repository needs a fallback."""
+    """The situation of pgvector issue #751, reproduced: why the repository needs a fallback
+    (or, on pgvector 0.8, iterative scans)."""
     query = corpus.crowd_centres[0]
-    sql = corpus.db.sql(_SEARCHES[(False, False, False)])
-    params = {"user_id": CALLER, "query": query, "limit": 10}
+    params = {"user_id": CALLER, "query": query, "limit": 10, "candidates": 10}
 
     async with corpus.db.transaction() as tx:
         await tx.connection.execute("SET LOCAL enable_sort = off")
-        cur = await tx.connection.execute(sql, params)
+        await tx.connection.execute("SELECT set_config('hnsw.iterative_scan', 'off', true)")
+        cur = await tx.connection.execute(nearest_sql(corpus), params)
         from_index = await cur.fetchall()
         matches = await tx.documents.similarity_search(query, user_id=CALLER, limit=10)
 
-    # (darasa-db leaves pgvector 0.8's iterative scans off: strict_order fills pages with
-    # approximate rows, so the exact fallback would not run; see docs/repositories.md)
     assert len(from_index) < 10
     assert len(matches) == 10
 
@@ -409,16 +411,19 @@ async def test_the_index_alone_returns_a_short_page_for_a_small_share_caller(cor
 async def explain(
     conn: psycopg.AsyncConnection[Any], corpus: Corpus, user_id: str, query: ArrayLike
 ) -> str:
-    sql = corpus.db.sql(_SEARCHES[(False, False, False)]).decode()
-    params = {"user_id": user_id, "query": np.asarray(query, dtype=np.float32), "limit": 10}
+    sql = nearest_sql(corpus).decode()
+    query = np.asarray(query, dtype=np.float32)
+    params = {"user_id": user_id, "query": query, "limit": 10, "candidates": 40}
     cur = await conn.execute(("EXPLAIN " + sql).encode(), params)
     return "\n".join(row[0] for row in await cur.fetchall())
 
 
-async def test_the_search_can_be_served_by_the_hnsw_index_on_the_large_table(corpus: Corpus):
-    # What matters is that the statement's ORDER BY matches the index, so the planner can use
-    # it; whether it does depends on the owner's share of the rows and pgvector's cost model
-    # (0.8 sorts a 20 % owner's rows exactly: also right). Without sorts it must use the index.
+async def test_the_index_statement_orders_by_the_migrated_index_expression(corpus: Corpus):
+    # What matters here is that the statement's ORDER BY is the index's expression (half
+    # precision from pgvector 0.7), so the planner can use it; whether it does depends on the
+    # owner's share (test_filtered_search_recall checks an owner of most rows). Without sorts
+    # it must use the index.
+    half = (corpus.db.pgvector_version or (0,)) >= HALFVEC_FROM
     query = corpus.vectors[corpus.rows_of(WHALE)[0]]
 
     async with corpus.db.connection() as conn:
@@ -428,8 +433,10 @@ async def test_the_search_can_be_served_by_the_hnsw_index_on_the_large_table(cor
             forced = await explain(conn, corpus, WHALE, query)
 
     assert f"Index Scan using {INDEX} on documents" in forced
-    assert "Order By: (embedding <=> " in forced
-    exact = "Sort Key:" in chosen and "embedding <=> " in chosen  # the owner's rows, sorted
+    order = "((embedding)::halfvec(1536) <=> " if half else "(embedding <=> "
+    assert f"Order By: {order}" in forced
+    sorted_by = "::halfvec(1536) <=> " if half else "embedding <=> "
+    exact = "Sort Key:" in chosen and sorted_by in chosen  # the owner's rows, sorted
     assert f"Index Scan using {INDEX}" in chosen or exact
 
 

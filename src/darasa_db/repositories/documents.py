@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from pgvector.sqlalchemy import HALFVEC
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field, TypeAdapter, ValidationInfo, field_validator
 from sqlalchemy import (
@@ -26,9 +27,11 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 
+from darasa_db._connector import Connector
 from darasa_db.cache.tags import user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import EMBEDDING_DIMENSIONS, DocumentRow
@@ -36,7 +39,7 @@ from darasa_db.models.base import table_of
 from darasa_db.models.document import TEXT_SEARCH_CONFIG
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
 from darasa_db.repositories._rows import checked_row
-from darasa_db.repositories._scope import set_rls_identity
+from darasa_db.repositories._scope import TransactionScope, set_rls_identity
 from darasa_db.repositories._statements import check_limit, notifying, require, storable
 from darasa_db.schemas import Document, DocumentCreate, DocumentMatch, HybridMatch
 from darasa_db.schemas._common import Embedding, JsonObject, Text10K
@@ -63,6 +66,7 @@ t = Table(
     ),
 )
 ENTITY = "documents"
+Work = Callable[[psycopg.AsyncConnection[Any]], Any]
 _EMBEDDING = TypeAdapter(Embedding)
 _METADATA = TypeAdapter(JsonObject)
 
@@ -80,6 +84,11 @@ def _match(**row: Any) -> DocumentMatch:
     return DocumentMatch.model_construct(document=_document(**row), similarity=similarity)
 
 
+def _counted_match(**row: Any) -> tuple[DocumentMatch | None, int]:
+    owned = row.pop("owned")
+    return (None if row["id"] is None else _match(**row)), owned
+
+
 def _hybrid_match(**row: Any) -> HybridMatch:
     score, text_rank, vector_rank = row.pop("score"), row.pop("text_rank"), row.pop("vector_rank")
     return HybridMatch.model_construct(
@@ -90,6 +99,7 @@ def _hybrid_match(**row: Any) -> HybridMatch:
 COLUMNS = tuple(c.name for c in t.c)
 ROW = checked_row(COLUMNS, _document)
 MATCH = checked_row((*COLUMNS, "similarity"), _match)
+COUNTED = checked_row((*COLUMNS, "similarity", "owned"), _counted_match)
 HYBRID = checked_row((*COLUMNS, "score", "text_rank", "vector_rank"), _hybrid_match)
 ONE: ColumnElement[float] = literal_column("1.0")
 
@@ -99,44 +109,111 @@ def _insert() -> Executable:
     return notifying(insert(t).values({c: bindparam(c) for c in columns}).returning(*t.c))
 
 
-def _search(*, exact: bool, threshold: bool, metadata: bool) -> Executable:
-    """ORDER BY cosine distance LIMIT k over the caller's documents.
+EXACT_UP_TO = 1_000
+"""A caller owning at most this many documents is searched exactly, in one statement: the
+scan of their rows is cheaper than the index's walk past everyone else's (docs/performance.md)."""
+SCAN_TUPLES = 5_000
+"""pgvector 0.8's `hnsw.max_scan_tuples` for a search: how far a filtered index scan walks
+before giving up (a page it leaves short is then searched exactly)."""
+NEAREST = 40
+"""Index candidates re-sorted by exact distance for a page (at least `limit`)."""
+HALFVEC_FROM = (0, 7)
+"""pgvector from which migration 0004 indexes `embedding::halfvec(1536)` instead."""
+ITERATIVE_FROM = (0, 8)
+"""pgvector from which index scans can go on past `ef_search` candidates (iterative scans)."""
 
-    The approximate form lets the planner use the HNSW index; the exact form scans the caller's
-    rows (a MATERIALIZED CTE cannot use the index), for when the index returns a short page.
-    """
-    distance = t.c.embedding.cosine_distance(bindparam("query"))
+
+def _distance(table: Table = t, *, half: bool = False) -> ColumnElement[float]:
+    """Cosine distance to the query: in full precision, or as the half-precision index has it
+    (the index expression of migration 0004, so that the planner can use the index)."""
+    distance: ColumnElement[float]
+    if not half:
+        distance = table.c.embedding.cosine_distance(bindparam("query"))
+    else:
+        dims = HALFVEC(EMBEDDING_DIMENSIONS)
+        distance = cast(table.c.embedding, dims).cosine_distance(cast(bindparam("query"), dims))
+    return distance
+
+
+def _conditions(metadata: bool) -> list[ColumnElement[bool]]:
     conditions = [t.c.user_id == bindparam("user_id"), t.c.embedding.is_not(None)]
-    if threshold:
-        conditions.append(distance <= bindparam("max_distance"))
     if metadata:
         conditions.append(t.c.metadata.contains(bindparam("metadata")))
-    if not exact:
-        return (
-            select(t, (ONE - distance).label("similarity"))
-            .where(*conditions)
-            .order_by(distance)
-            .limit(bindparam("limit"))
-        )
-    mine = (
-        select(t, distance.label("distance"))
-        .where(*conditions)
-        .cte("mine")
-        .prefix_with("MATERIALIZED")
-    )
-    columns = [mine.c[c.name] for c in t.c]
-    return (
-        select(*columns, (ONE - mine.c.distance).label("similarity"))
-        .order_by(mine.c.distance, mine.c.id)
+    return conditions
+
+
+def _page(rows: Any, threshold: bool) -> Select[Any]:
+    """The best `limit` of `rows` (documents with their exact `distance`), with `similarity`."""
+    similarity = ONE - rows.c.distance
+    page = (
+        select(*(rows.c[name] for name in COLUMNS), similarity.label("similarity"))
+        .order_by(rows.c.distance, rows.c.id)
         .limit(bindparam("limit"))
     )
+    return page.where(similarity >= bindparam("threshold")) if threshold else page
 
 
-def _search_builder(exact: bool, threshold: bool, metadata: bool) -> Callable[[], Executable]:
-    return lambda: _search(exact=exact, threshold=threshold, metadata=metadata)
+def _owned() -> Select[Any]:
+    """How many documents the caller has, counted up to `exact_up_to` + 1 (index only)."""
+    theirs: Select[Any] = select(literal_column("1")).where(t.c.user_id == bindparam("user_id"))
+    limited = theirs.limit(bindparam("exact_up_to") + literal_column("1")).subquery("owned_rows")
+    return select(func.count().label("owned")).select_from(limited)
 
 
-_SEARCHES = {flags: _search_builder(*flags) for flags in itertools.product((False, True), repeat=3)}
+def _exact(*, threshold: bool, metadata: bool, counted: bool) -> Executable:
+    """The caller's rows sorted by exact distance (a MATERIALIZED CTE cannot use the index).
+
+    `counted` first counts the caller's documents, up to `exact_up_to` + 1 (an index-only
+    scan), and adds the count as column `owned`: above `exact_up_to` nothing is scanned and
+    the one row returned has NULL everywhere else; so has the row of a caller with no match.
+    """
+    conditions = _conditions(metadata)
+    owned = None
+    if counted:
+        owned = _owned().cte("owned")
+        conditions.append(select(owned.c.owned).scalar_subquery() <= bindparam("exact_up_to"))
+    mine = select(t, _distance().label("distance")).where(*conditions)
+    rows = mine.cte("mine").prefix_with("MATERIALIZED")
+    if owned is None:
+        return _page(rows, threshold)
+    p = _page(rows, threshold).add_columns(rows.c.distance).subquery("page")
+    return (
+        select(*(p.c[name] for name in COLUMNS), p.c.similarity, owned.c.owned)
+        .select_from(owned.outerjoin(p, true()))
+        .order_by(p.c.distance, p.c.id)
+    )
+
+
+def _nearest(*, metadata: bool, half: bool) -> Executable:
+    """The `candidates` nearest of the caller's rows by the HNSW index (its expression), then
+    the best `limit` of them by exact distance (an index scan may return them out of order).
+
+    No threshold here: applied inside the scan it would walk the graph far past the page.
+    """
+    candidates = (
+        select(t, _distance().label("distance"))
+        .where(*_conditions(metadata))
+        .order_by(_distance(half=half))
+        .limit(bindparam("candidates"))
+    )
+    return _page(candidates.cte("nearest").prefix_with("MATERIALIZED"), False)
+
+
+def _builder(make: Callable[..., Executable], **flags: bool) -> Callable[[], Executable]:
+    return lambda: make(**flags)
+
+
+_EXACT = {
+    (threshold, metadata, counted): _builder(
+        _exact, threshold=threshold, metadata=metadata, counted=counted
+    )
+    for threshold, metadata, counted in itertools.product((False, True), repeat=3)
+}
+_OWNED = _builder(_owned)
+_NEAREST = {
+    (metadata, half): _builder(_nearest, metadata=metadata, half=half)
+    for metadata, half in itertools.product((False, True), repeat=2)
+}
 
 
 CANDIDATES_PER_LIMIT = 2
@@ -156,12 +233,13 @@ def _ranked(query: Select[Any], order: Any, name: str) -> Any:
     )
 
 
-def _hybrid(*, text: bool, vector: bool, metadata: bool, exact: bool) -> Executable:
+def _hybrid(*, text: bool, vector: bool, metadata: bool, exact: bool, half: bool) -> Executable:
     """One statement: the caller's documents ranked by full text and by cosine distance, the
     two rankings fused by reciprocal rank, best first.
 
-    The approximate vector ranking lets the planner use the HNSW index; the exact one scans
-    the caller's rows (a MATERIALIZED CTE), for when the index returned a short page.
+    The approximate vector ranking lets the planner use the HNSW index (`half`: the
+    half-precision one) and ranks its candidates by exact distance; the exact one scans the
+    caller's rows (a MATERIALIZED CTE).
     """
     d = stored
     owned: list[ColumnElement[bool]] = [d.c.user_id == bindparam("user_id")]
@@ -180,7 +258,11 @@ def _hybrid(*, text: bool, vector: bool, metadata: bool, exact: bool) -> Executa
             )
             nearest = select(mine.c.id, mine.c.distance).order_by(mine.c.distance, mine.c.id)
         else:
-            nearest = select(d.c.id, distance.label("distance")).where(*where).order_by(distance)
+            nearest = (
+                select(d.c.id, distance.label("distance"))
+                .where(*where)
+                .order_by(_distance(d, half=half))
+            )
         nearest = nearest.limit(bindparam("candidates"))
         rankings["vector"] = _ranked(nearest, lambda c: (c.distance, c.id), "vector_ranked")
     if text:
@@ -225,13 +307,11 @@ def _hybrid(*, text: bool, vector: bool, metadata: bool, exact: bool) -> Executa
     )
 
 
-def _hybrid_builder(
-    text: bool, vector: bool, metadata: bool, exact: bool
-) -> Callable[[], Executable]:
-    return lambda: _hybrid(text=text, vector=vector, metadata=metadata, exact=exact)
-
-
-_HYBRIDS = {flags: _hybrid_builder(*flags) for flags in itertools.product((False, True), repeat=4)}
+_HYBRID_FLAGS = ("text", "vector", "metadata", "exact", "half")
+_HYBRIDS = {
+    flags: _builder(_hybrid, **dict(zip(_HYBRID_FLAGS, flags, strict=True)))
+    for flags in itertools.product((False, True), repeat=5)
+}
 
 
 class HybridQuery(BaseModel):
@@ -337,22 +417,44 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
     ) -> list[DocumentMatch]:
         """Nearest documents by cosine similarity; always `min(limit, matching)` rows.
 
-        The HNSW index answers first; when it returns a short page (a filtered scan can, see
-        pgvector issue #751) the caller's rows are searched exactly. Not cached.
+        A caller with few documents (`EXACT_UP_TO`) is searched exactly, in one statement;
+        otherwise the HNSW index answers (iterative scan on pgvector 0.8, candidates re-sorted
+        by exact distance, the threshold applied after the scan) and a page it leaves short is
+        searched exactly. Not cached.
         """
         check_limit(limit)
         query = _vector(_EMBEDDING.validate_python(embedding))
         if threshold is not None and not -1.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be between -1 and 1 (got {threshold!r})")
-        params: dict[str, Any] = {"user_id": user_id, "query": query, "limit": limit}
+        params: dict[str, Any] = {
+            "user_id": user_id,
+            "query": query,
+            "limit": limit,
+            "exact_up_to": EXACT_UP_TO,
+        }
         if threshold is not None:
-            params["max_distance"] = 1.0 - threshold
+            params["threshold"] = threshold
         if metadata is not None:
             params["metadata"] = Jsonb(_METADATA.validate_python(metadata))
         flags = (threshold is not None, metadata is not None)
-        rows = await self._scope.search(_SEARCHES[(False, *flags)], params, MATCH)
-        if len(rows) < limit:
-            rows = await self._scope.search(_SEARCHES[(True, *flags)], params, MATCH)
+        counted = await self._scope.search(_EXACT[(*flags, True)], params, COUNTED)
+        if not counted or counted[0][1] <= EXACT_UP_TO:  # (none: a user id no row can have)
+            return [match for match, _ in counted if match is not None]
+        exact = self._scope.connector.sql(_EXACT[(*flags, False)])
+
+        async def page(conn: psycopg.AsyncConnection[Any]) -> list[DocumentMatch]:
+            half = _has(self._scope.connector, HALFVEC_FROM)
+            nearest = self._scope.connector.sql(_NEAREST[(metadata is not None, half)])
+            cur = conn.cursor(row_factory=MATCH, binary=True)
+            await cur.execute(nearest, params, prepare=False)
+            rows = await cur.fetchall()
+            if len(rows) < limit:  # the scan gave up (max_scan_tuples) or has no iterative scans
+                await cur.execute(exact, params, prepare=False)
+                return await cur.fetchall()
+            return rows if threshold is None else [m for m in rows if m.similarity >= threshold]
+
+        params["candidates"] = max(limit, NEAREST)
+        rows: list[DocumentMatch] = await self._scope.snapshot(self._index_scan(page, params))
         return rows
 
     async def hybrid_search(
@@ -367,8 +469,9 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
     ) -> list[HybridMatch]:
         """The caller's documents by full text and by vector, fused by reciprocal rank.
 
-        One statement; the HNSW index answers first and, when the page comes back short, the
-        caller's rows are ranked exactly. Either input may be None, not both. Not cached.
+        The vector ranking is exact for a caller with few documents (`EXACT_UP_TO`), else from
+        the HNSW index as in `similarity_search`, ranked again exactly when the page comes back
+        short. Either input may be None, not both. Not cached.
         """
         check_limit(limit)
         q = HybridQuery(query_text=query_text, embedding=embedding, rrf_k=rrf_k, metadata=metadata)
@@ -380,14 +483,77 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
             "rrf_k": q.rrf_k,
             "query_text": q.query_text,
             "query": _vector(q.embedding),
+            "exact_up_to": EXACT_UP_TO,
         }
         if q.metadata is not None:
             params["metadata"] = Jsonb(q.metadata)
         flags = (text, vector, q.metadata is not None)
-        rows = await self._scope.search(_HYBRIDS[(*flags, False)], params, HYBRID)
-        if vector and len(rows) < limit:
-            rows = await self._scope.search(_HYBRIDS[(*flags, True)], params, HYBRID)
-        return rows
+        if not vector:
+            return await self._scope.search(_HYBRIDS[(*flags, True, False)], params, HYBRID)
+        if not storable(user_id):
+            return []
+        connector = self._scope.connector
+        owned = connector.sql(_OWNED)
+        exact = connector.sql(_HYBRIDS[(*flags, True, False)])
+
+        async def page(conn: psycopg.AsyncConnection[Any]) -> list[HybridMatch]:
+            cur = conn.cursor(row_factory=HYBRID, binary=True)
+            count = await conn.execute(owned, params, prepare=False)
+            row = await count.fetchone()
+            if row is not None and row[0] > EXACT_UP_TO:
+                half = _has(connector, HALFVEC_FROM)
+                approximate = connector.sql(_HYBRIDS[(*flags, False, half)])
+                await cur.execute(approximate, params, prepare=False)
+                rows = await cur.fetchall()
+                if len(rows) == limit:
+                    return rows
+            await cur.execute(exact, params)
+            return await cur.fetchall()
+
+        matches: list[HybridMatch] = await self._scope.snapshot(self._index_scan(page, params))
+        return matches
+
+    def _index_scan(self, work: Work, params: dict[str, Any]) -> Work:
+        """`work(conn)` with pgvector 0.8's iterative index scans on (`relaxed_order`, at most
+        `SCAN_TUPLES`), as the caller (row-level security); settings put back after it inside
+        a transaction of the caller's."""
+        connector = self._scope.connector
+        restore = isinstance(self._scope, TransactionScope)
+
+        async def scan(conn: psycopg.AsyncConnection[Any]) -> Any:
+            if connector.settings.row_level_security:
+                await set_rls_identity(conn, params)
+            if not _has(connector, ITERATIVE_FROM):
+                return await work(conn)
+            before = await _scan_settings(conn, "relaxed_order", SCAN_TUPLES)
+            result = await work(conn)
+            if restore:
+                await _scan_settings(conn, *before)
+            return result
+
+        return scan
+
+
+_SCAN_SETTINGS = (
+    "SELECT coalesce(current_setting('hnsw.iterative_scan', true), 'off'), "
+    "coalesce(current_setting('hnsw.max_scan_tuples', true), '20000'), "
+    "set_config('hnsw.iterative_scan', %s, true), set_config('hnsw.max_scan_tuples', %s, true)"
+)
+
+
+async def _scan_settings(
+    conn: psycopg.AsyncConnection[Any], mode: str, tuples: int | str
+) -> tuple[str, str]:
+    """Set the transaction's iterative scan mode and scan budget; return the previous ones."""
+    cur = await conn.execute(_SCAN_SETTINGS, (mode, str(tuples)), prepare=False)
+    row = await cur.fetchone()
+    assert row is not None
+    return str(row[0]), str(row[1])
+
+
+def _has(connector: Connector, version: tuple[int, int]) -> bool:
+    """True when the server's pgvector is `version` or later (known once connected)."""
+    return (connector.pgvector_version or (0,)) >= version
 
 
 def _vector(embedding: Sequence[float] | None) -> np.ndarray[Any, Any] | None:

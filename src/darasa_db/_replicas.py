@@ -59,6 +59,7 @@ class _Replica:
         self.replayed = -1
         """The replay position last read from it (-1: not yet checked to be a replica)."""
         self.skip_until = 0.0
+        self.closed = False
 
     def _new_connector(self) -> Connector:
         connector = Connector(self.settings)
@@ -73,7 +74,9 @@ class _Replica:
             )
         self.skip_until = time.monotonic() + skip_for
         self.replayed = -1
-        connector, self.connector = self.connector, self._new_connector()
+        connector = self.connector
+        if not self.closed:  # (a closed Database's replicas stay closed)
+            self.connector = self._new_connector()
         await connector.close()
 
 
@@ -146,9 +149,10 @@ class ReadRouter:
         """
         if isinstance(error, StatementMismatchError):
             raise error
-        replica = next((r for r in self.replicas if r.connector is failed), None)
-        if replica is not None:
-            if isinstance(error, DatabaseUnavailableError) and not _busy(failed, error):
+        if failed is not self.primary:
+            replica = next((r for r in self.replicas if r.connector is failed), None)
+            unreachable = isinstance(error, DatabaseUnavailableError) and not _busy(failed, error)
+            if replica is not None and unreachable:  # (None: another read already reset it)
                 await replica.reset(str(error))
             return self.primary
         if not isinstance(error, DatabaseUnavailableError) or not self.replicas:
@@ -199,8 +203,9 @@ class ReadRouter:
         self._settled = max(self._settled, upto)
 
     async def close(self) -> None:
-        """Close every replica's pool."""
+        """Close every replica's pool, for good."""
         for replica in self.replicas:
+            replica.closed = True
             await replica.connector.close()
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import psycopg
 import pytest
 
 from cache.helpers import make_user
-from darasa_db import DatabaseUnavailableError
+from darasa_db import DarasaDBError, DatabaseUnavailableError
 from darasa_db.schemas import UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
 from replicas.helpers import name_of
@@ -77,3 +78,32 @@ async def test_a_replica_url_that_is_not_in_recovery_is_left_out(
     assert "not in recovery" in caplog.text
     await db.users.update(ada.id, UserUpdate(name="Grace"))
     assert await name_of(db, ada.id) == "Grace"
+
+
+def _our_backends(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'darasa-db'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_close_leaves_no_connection_on_the_replica_and_reads_raise(
+    replicated: Replicated, open_db: OpenDatabase
+):
+    db = open_db()
+    ada = await make_user(db, "ada")
+    await replicated.wait_caught_up()
+    assert await name_of(db, ada.id) == "Ada"
+    assert _our_backends(replicated.replica_url) >= 1  # the read opened the replica's pool
+
+    await db.close()
+    with pytest.raises(DarasaDBError, match="closed"):
+        await db.users.get(ada.id)
+    for _ in range(50):  # backends end a moment after their client hangs up
+        if _our_backends(replicated.replica_url) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert _our_backends(replicated.replica_url) == 0

@@ -230,7 +230,7 @@ class PoolScope(Scope):
         """Run the read-only `unit` where the router sends it; on a failure, where it sends it
         next (another server), or again after a transient error."""
         router = self.router
-        connector = await router.reader(cached=cached)
+        connector = await router.reader(cached=cached) if router.replicas else self.connector
         retries = self.connector.settings.read_retries
         attempt = moves = 0
         while True:

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-from darasa_db._connector import Connector
+from darasa_db._connector import Connector, complete
 from darasa_db.errors import DarasaDBError, DatabaseUnavailableError, StatementMismatchError
 from darasa_db.settings import DatabaseSettings
 
@@ -77,7 +77,7 @@ class _Replica:
         connector = self.connector
         if not self.closed:  # (a closed Database's replicas stay closed)
             self.connector = self._new_connector()
-        await connector.close()
+        await complete(connector.close())  # a cancelled read must not leave it half closed
 
 
 class ReadRouter:

@@ -1,16 +1,20 @@
 """Edges of read routing: writes the router learns of only afterwards (`db.connection()`,
-`tx.connection`), a write refused while the primary is down, and a "replica" that is not one."""
+`tx.connection`), the primary going down mid-write, a "replica" that is not one, close,
+successive event loops, and reads cancelled at random points."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
+import time
 
 import psycopg
 import pytest
 
-from cache.helpers import make_user
-from darasa_db import DarasaDBError, DatabaseUnavailableError
+from cache.helpers import job_info_input, make_user
+from darasa_db import DarasaDBError, Database, DatabaseSettings, DatabaseUnavailableError, TagCache
 from darasa_db.schemas import UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
 from replicas.helpers import name_of
@@ -107,3 +111,60 @@ async def test_close_leaves_no_connection_on_the_replica_and_reads_raise(
             break
         await asyncio.sleep(0.1)
     assert _our_backends(replicated.replica_url) == 0
+
+
+def test_one_database_with_a_replica_serves_successive_event_loops(replicated: Replicated):
+    db = Database(
+        DatabaseSettings(
+            url=replicated.primary_url, replica_urls=(replicated.replica_url,), test_mode=True
+        ),
+        cache=TagCache(),
+    )
+
+    async def rename_and_read(name: str) -> str | None:
+        await db.users.update("user_ada", UserUpdate(name=name))
+        return await name_of(db, "user_ada")
+
+    asyncio.run(make_user(db, "ada"))
+    replicated.pair.wait_caught_up()
+    assert asyncio.run(name_of(db, "user_ada")) == "Ada"  # a new loop: the pools reopen there
+    replicated.pair.pause_replay()
+    assert asyncio.run(rename_and_read("Grace")) == "Grace"  # and the write is still tracked
+    asyncio.run(db.close())
+    assert _wait_no_backends(replicated.replica_url)
+
+
+def _wait_no_backends(url: str) -> bool:
+    for _ in range(50):
+        if _our_backends(url) == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+async def test_reads_cancelled_at_random_points_lose_no_replica_connection(
+    replicated: Replicated, open_db: OpenDatabase
+):
+    db = open_db(cache=TagCache())
+    ada = await make_user(db, "ada")
+    job = await db.job_infos.create(ada.id, job_info_input("Acme"))
+    await replicated.wait_caught_up()
+    rng = random.Random(7)
+
+    async def one() -> None:
+        call = rng.choice(
+            (
+                lambda: db.users.get(ada.id),
+                lambda: db.job_infos.list_for_user(ada.id),
+                lambda: db.job_infos.get(job.id, user_id=ada.id),
+            )
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call(), rng.uniform(0, 0.004))
+
+    for _ in range(25):
+        await asyncio.gather(*(one() for _ in range(8)))
+    # Every slot of both pools can be had again, and the replica holds no more than its pool.
+    results = await asyncio.gather(*(db.job_infos.get(job.id, user_id=ada.id) for _ in range(10)))
+    assert all(r == job for r in results)
+    assert _our_backends(replicated.replica_url) <= db.settings.max_connections

@@ -3,9 +3,10 @@
 A `Database` decides once, when it is built, whether it is observed: when OpenTelemetry has a
 tracer provider configured, its repositories (and those of its transactions) are traced
 subclasses whose every public method is a span `<repository>.<method>`; otherwise they are the
-plain classes, with no wrapper, check or coroutine added to a call. When a meter provider is
-configured, observable instruments report its pool, cache and listener when a reader collects.
-`instrument(db)` does the same later or with providers of your own.
+plain classes, with no wrapper, check or coroutine added to a call. Once OpenTelemetry is
+imported, observable instruments report its pool, cache and listener whenever a reader
+collects (nothing before a meter provider is set). `instrument(db)` does both later, or with
+providers of your own.
 
 Spans carry the database semantic conventions and outcomes only (rows returned, cache hit,
 miss or bypass, the error's type and SQLSTATE); never a parameter value, an error message or
@@ -113,7 +114,7 @@ def instrument(
     """Trace and measure `db` (a `Database`) from now on, with these providers or the global ones.
 
     Needed only for a Database built before OpenTelemetry was configured, or for providers that
-    are not the global ones; calling it again replaces the tracer.
+    are not the global ones; calling it again replaces the tracer. Needs the `otel` extra.
     """
     from opentelemetry import trace
 
@@ -237,15 +238,13 @@ def _traced_method(method: Callable[..., Any], repository: str, name: str) -> Ca
                 span.set_status(error)
                 raise
             if count_rows:
-                rows = _returned_rows(result)
-                if rows is not None:
-                    span.set_attribute("db.response.returned_rows", rows)
+                span.set_attribute("db.response.returned_rows", _returned_rows(result))
             return result
 
     return traced
 
 
-def _returned_rows(result: object) -> int | None:
+def _returned_rows(result: object) -> int:
     if result is None:
         return 0
     if isinstance(result, bool):  # a delete: the deleted row's id came back, or nothing

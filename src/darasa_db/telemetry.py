@@ -272,9 +272,10 @@ class _Instruments:
 
     def __init__(self, provider: MeterProvider) -> None:
         self.provider = provider  # (kept alive: its meter's callbacks read self)
-        self.databases: weakref.WeakKeyDictionary[Connector, weakref.ref[Invalidator]] = (
+        self.databases: weakref.WeakKeyDictionary[Connector, weakref.ref[Scope]] = (
             weakref.WeakKeyDictionary()
         )
+        """Each registered Database's pool scope, by its primary connector."""
         meter = provider.get_meter(INSTRUMENTATION_NAME, _version())
         up_down = meter.create_observable_up_down_counter
         up_down(
@@ -316,27 +317,49 @@ class _Instruments:
             description="1 while the cache listener receives notices (reads may use the cache)",
         )
 
-    def _live(self) -> Iterator[tuple[Connector, Invalidator, dict[str, Any]]]:
+    def _databases(self) -> Iterator[tuple[Scope, _Observed]]:
         with _lock:  # (readers collect on threads of their own)
-            pairs = list(self.databases.items())
-        for connector, ref in pairs:
-            invalidator = ref()
-            pool = connector._pool
-            observed = _observed.get(connector)
-            if invalidator is None or pool is None or observed is None:
-                continue  # (not connected yet, or closed)
-            attributes = {
-                "db.namespace": observed.attributes["db.namespace"],
-                "db.client.connection.pool.name": pool.name,
-            }
-            yield connector, invalidator, attributes
+            refs = list(self.databases.values())
+        for ref in refs:
+            scope = ref()
+            observed = None if scope is None else _observed.get(scope.connector)
+            if scope is not None and observed is not None:
+                yield scope, observed
+
+    def _pools(self) -> Iterator[tuple[dict[str, int], dict[str, Any]]]:
+        """Each open pool's stats and attributes: the primary's, then each replica's."""
+        for scope, observed in self._databases():
+            connectors = (scope.connector, *(r.connector for r in scope.router.replicas))
+            for connector in connectors:
+                pool = connector._pool
+                if pool is not None:  # (not connected yet, or closed)
+                    yield (
+                        pool.get_stats(),
+                        {
+                            "db.namespace": observed.attributes["db.namespace"],
+                            "db.client.connection.pool.name": pool.name,
+                            "server.address": connector.settings.host,
+                            "server.port": connector.settings.port,
+                        },
+                    )
+
+    def _caches(self) -> Iterator[tuple[Invalidator, dict[str, Any]]]:
+        """Each cache, named by its Database's primary pool while that is open."""
+        for scope, observed in self._databases():
+            pool = scope.connector._pool
+            if scope.invalidator.cache is not None and pool is not None:
+                yield (
+                    scope.invalidator,
+                    {
+                        "db.namespace": observed.attributes["db.namespace"],
+                        "db.client.connection.pool.name": pool.name,
+                    },
+                )
 
     def _connections(self, options: CallbackOptions) -> Iterable[Observation]:
         from opentelemetry.metrics import Observation
 
-        for connector, _, attributes in self._live():
-            assert connector._pool is not None
-            stats = connector._pool.get_stats()
+        for stats, attributes in self._pools():
             idle = stats.get("pool_available", 0)
             for state, value in (("idle", idle), ("used", stats.get("pool_size", 0) - idle)):
                 yield Observation(value, {**attributes, "db.client.connection.state": state})
@@ -345,9 +368,8 @@ class _Instruments:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             from opentelemetry.metrics import Observation
 
-            for connector, _, attributes in self._live():
-                assert connector._pool is not None
-                yield Observation(connector._pool.get_stats().get(stat, 0), attributes)
+            for stats, attributes in self._pools():
+                yield Observation(stats.get(stat, 0), attributes)
 
         return observe
 
@@ -355,18 +377,17 @@ class _Instruments:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             from opentelemetry.metrics import Observation
 
-            for _, invalidator, attributes in self._live():
-                if invalidator.cache is not None:
-                    yield Observation(getattr(invalidator.cache.stats, stat), attributes)
+            for invalidator, attributes in self._caches():
+                assert invalidator.cache is not None
+                yield Observation(getattr(invalidator.cache.stats, stat), attributes)
 
         return observe
 
     def _listener(self, options: CallbackOptions) -> Iterable[Observation]:
         from opentelemetry.metrics import Observation
 
-        for _, invalidator, attributes in self._live():
-            if invalidator.cache is not None:
-                yield Observation(int(invalidator.ready), attributes)
+        for invalidator, attributes in self._caches():
+            yield Observation(int(invalidator.ready), attributes)
 
 
 _lock = threading.Lock()
@@ -388,4 +409,4 @@ def _register(provider: MeterProvider | None, scope: Scope) -> None:
         instruments = _instruments.get(key)
         if instruments is None:
             instruments = _instruments[key] = _Instruments(provider)
-        instruments.databases[scope.connector] = weakref.ref(scope.invalidator)
+        instruments.databases[scope.connector] = weakref.ref(scope)

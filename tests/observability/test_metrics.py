@@ -6,12 +6,15 @@ import asyncio
 from contextlib import AsyncExitStack
 from typing import Any
 
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from psycopg.conninfo import conninfo_to_dict
 
 from cache.helpers import eventually
-from darasa_db import Database
+from darasa_db import Database, DatabaseSettings
 from darasa_db.schemas import UserUpsert
+from darasa_db.telemetry import instrument
+from replica_fixtures import OpenDatabase, Replicated
 
 
 def points(
@@ -104,3 +107,29 @@ async def test_a_closed_database_stops_reporting(db: Database, metric_reader: In
         for point in metric.data.data_points
     ]
     assert pool_name not in names
+
+
+async def test_replica_pools_are_measured_beside_the_primary(
+    replicated: Replicated, open_db: OpenDatabase, metric_reader: InMemoryMetricReader
+):
+    db = open_db()
+    instrument(db, meter_provider=MeterProvider(metric_readers=[metric_reader]))
+    await db.users.get("user_nobody")  # a Database that wrote nothing reads the replica
+    await db.pool()
+
+    data = metric_reader.get_metrics_data()
+    assert data is not None
+    counts = [
+        dict(point.attributes or {})
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "db.client.connection.count"
+        for point in metric.data.data_points
+    ]
+    ports = {a["server.port"] for a in counts}
+    assert ports == {
+        DatabaseSettings(url=replicated.primary_url).port,
+        DatabaseSettings(url=replicated.replica_url).port,
+    }
+    assert len({a["db.client.connection.pool.name"] for a in counts}) == 2

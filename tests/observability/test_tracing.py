@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from psycopg.conninfo import conninfo_to_dict
+from pydantic import ValidationError
 
 from darasa_db import ConflictError, Database, NotFoundError
 from darasa_db import repositories as protocols
@@ -217,11 +218,18 @@ async def test_nothing_a_caller_passed_reaches_a_span(db: Database, spans: InMem
     await db.conversations.rename(conversation.id, secret("Pay rise"), user_id=user.id)
     with pytest.raises(NotFoundError):  # its message names the id
         await db.conversations.rename(uuid.uuid4(), "x", user_id=user.id)
+    with pytest.raises(ValidationError):  # its message quotes the input
+        await db.documents.similarity_search([0.8125, float("nan")], user_id=secret("user_q1w2"))
+    secrets.append("0.8125")
     await db.users.export(user.id)
     await db.users.erase(user.id)
 
     finished = spans.get_finished_spans()
-    assert len(finished) >= 18
+    assert len(finished) >= 19
+    failed = [
+        s for s in finished if attributes(s).get("error.type", "").endswith("ValidationError")
+    ]
+    assert [s.name for s in failed] == ["documents.similarity_search"]
     for span in finished:
         seen = [span.name, span.status.description or ""]
         seen += [str(value) for value in (span.attributes or {}).values()]

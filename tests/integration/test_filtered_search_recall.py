@@ -234,8 +234,8 @@ async def test_a_filter_the_planner_misjudges_still_recalls_the_true_nearest(
     table: Table, owner: str
 ):
     """With sorts off, as when the planner overestimates how many rows a filter keeps, the
-    index walks a selective filter (a quarter of the owner's rows, 1.5 % of the table for
-    the smaller owner). The planner sorts such rows exactly when its estimates are right; here
+    index walks a selective filter (a quarter of the owner's rows: 15 % and 6 % of the
+    table). The planner sorts such rows exactly when its estimates are right; here
     relaxed_order with 40 candidates re-sorted recalls 0.96-1.0 (measured; ef_search 100 or
     100 candidates gain nothing) where strict_order's first 10 recall 0.76 (a graph build is
     random, so the bar leaves room)."""

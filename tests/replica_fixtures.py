@@ -51,8 +51,8 @@ class Replicated:
         self.primary_url = pair.url_for(pair.primary_url, name)
         self.replica_url = pair.url_for(pair.replica_url, name)
 
-    async def _call(self, method: Callable[[], Any]) -> None:
-        await asyncio.to_thread(method)
+    async def _call(self, method: Callable[..., Any], *args: Any) -> None:
+        await asyncio.to_thread(method, *args)
 
     async def pause_replay(self) -> None:
         """The replica stops replaying: the primary's later commits are invisible on it."""
@@ -65,14 +65,15 @@ class Replicated:
         """Until the replica has replayed everything committed on the primary so far."""
         await self._call(self.pair.wait_caught_up)
 
-    async def stop_primary(self) -> None:
-        await self._call(self.pair.stop_primary)
+    async def stop_primary(self, mode: str = "fast") -> None:
+        """`pg_ctl stop -m fast`; `mode="immediate"` is a crash."""
+        await self._call(self.pair.stop_primary, mode)
 
     async def start_primary(self) -> None:
         await self._call(self.pair.start_primary)
 
-    async def stop_replica(self) -> None:
-        await self._call(self.pair.stop_replica)
+    async def stop_replica(self, mode: str = "fast") -> None:
+        await self._call(self.pair.stop_replica, mode)
 
     async def start_replica(self) -> None:
         await self._call(self.pair.start_replica)

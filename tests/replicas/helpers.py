@@ -12,6 +12,7 @@ from darasa_db.schemas import DocumentCreate, User
 from replica_fixtures import Replicated
 
 EMBEDDING = [1.0] + [0.0] * 1535
+RENAME = "UPDATE darasa.users SET name = %s WHERE id = %s"
 
 
 def on_primary(url: str, statement: str, *params: Any) -> None:
@@ -31,9 +32,7 @@ async def renamed_behind_the_replica(replicated: Replicated, writer: Database) -
     ada = await make_user(writer, "ada")
     await replicated.wait_caught_up()
     await replicated.pause_replay()
-    on_primary(
-        replicated.primary_url, "UPDATE darasa.users SET name = 'Changed' WHERE id = %s", ada.id
-    )
+    on_primary(replicated.primary_url, RENAME, "Changed", ada.id)
     return ada
 
 

@@ -16,7 +16,7 @@ from darasa_db import Database, TagCache
 from darasa_db.cache.tags import id_tag, user_tag
 from darasa_db.schemas import UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
-from replicas.helpers import name_of, read_then_paused
+from replicas.helpers import RENAME, name_of, on_primary, read_then_paused
 
 
 async def listening(db: Database) -> RecordingCache:
@@ -123,3 +123,22 @@ async def test_a_cached_database_with_the_replica_sees_another_databases_write_a
     await eventually(received(a_cache, id_tag("users", ada.id)), what="A got B's notice")
     assert await name_of(a, ada.id) == "Grace"
     assert await name_of(b, ada.id) == "Grace"
+
+
+async def test_cache_loads_go_back_to_the_replica_once_it_has_replayed_the_invalidation(
+    replicated: Replicated, open_db: OpenDatabase
+):
+    a, b = open_db(cache=RecordingCache()), open_db(cache=TagCache(), replicas=False)
+    ada = await read_then_paused(replicated, a, b)
+    a_cache = await listening(a)
+    await b.users.update(ada.id, UserUpdate(name="Grace"))
+    await eventually(received(a_cache, id_tag("users", ada.id)), what="A got B's notice")
+    assert await name_of(a, ada.id) == "Grace"
+    await replicated.resume_replay()
+
+    bob = await make_user(b, "bob")
+    await eventually(received(a_cache, id_tag("users", bob.id)), what="A got Bob's notice")
+    await replicated.wait_caught_up()  # past every invalidation A has received
+    await replicated.pause_replay()
+    on_primary(replicated.primary_url, RENAME, "Changed", bob.id)
+    assert await name_of(a, bob.id) == "Bob"  # a first load, served by the replica

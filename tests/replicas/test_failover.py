@@ -12,9 +12,7 @@ from cache.helpers import job_info_input, make_user
 from darasa_db import DatabaseUnavailableError, TagCache
 from darasa_db.schemas import UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
-from replicas.helpers import EMBEDDING, document_input, name_of, on_primary
-
-RENAME = "UPDATE darasa.users SET name = %s WHERE id = %s"
+from replicas.helpers import EMBEDDING, RENAME, document_input, name_of, on_primary
 
 
 async def test_reads_go_to_the_primary_while_the_replica_is_stopped(

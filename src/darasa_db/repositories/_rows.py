@@ -31,13 +31,29 @@ def _names(cursor: Any) -> tuple[str, ...] | None:
     return tuple(result.fname(i).decode() for i in range(result.nfields))
 
 
-def _check(names: tuple[str, ...], expected: tuple[str, ...]) -> None:
-    if names != expected and names != (*expected, NOTIFIED):
-        raise StatementMismatchError(expected, names)
+def _checked(expected: tuple[str, ...], make: RowMaker[T]) -> BaseRowFactory[T]:
+    """The row factory giving `make` for results whose columns are `expected`, with or without
+    a trailing `notified`, and raising `StatementMismatchError` for any other result."""
+    notified = (*expected, NOTIFIED)
+
+    def factory(cursor: Any) -> RowMaker[T]:
+        names = _names(cursor)
+        if names is None:
+            return no_result
+        if names != expected and names != notified:
+            raise StatementMismatchError(expected, names)
+        return make
+
+    return factory
 
 
-def model_row(model: type[M]) -> BaseRowFactory[M]:
-    """Rows as `model` instances, from results whose columns are the model's fields in order."""
+def model_row(
+    model: type[M], *, decode: Mapping[str, Callable[[Any], Any]] | None = None
+) -> BaseRowFactory[M]:
+    """Rows as `model` instances, from results whose columns are the model's fields in order.
+
+    `decode` maps a field to the function that turns its column's value into the field's.
+    """
     fast = fast_constructor(model)
     fields = fast[0] if fast else tuple(model.model_fields)
     if fast:
@@ -47,46 +63,33 @@ def model_row(model: type[M]) -> BaseRowFactory[M]:
         def make(values: Sequence[Any]) -> M:
             return model.model_construct(**dict(zip(fields, values, strict=False)))
 
-    def factory(cursor: Any) -> RowMaker[M]:
-        names = _names(cursor)
-        if names is None:
-            return no_result
-        _check(names, fields)
-        return make
+    if not decode:
+        return _checked(fields, make)
+    steps = tuple((fields.index(name), function) for name, function in decode.items())
+    assemble = make
 
-    return factory
+    def decoded(values: Sequence[Any]) -> M:
+        changed = list(values)
+        for index, function in steps:
+            changed[index] = function(changed[index])
+        return assemble(changed)
+
+    return _checked(fields, decoded)
 
 
 def checked_row(columns: Sequence[str], build: Callable[..., T]) -> BaseRowFactory[T]:
     """Rows as `build(**row)`, from results whose columns are exactly `columns` in order."""
     expected = tuple(columns)
 
-    def factory(cursor: Any) -> RowMaker[T]:
-        names = _names(cursor)
-        if names is None:
-            return no_result
-        _check(names, expected)
+    def make(values: Sequence[Any]) -> T:
+        return build(**dict(zip(expected, values, strict=False)))
 
-        def make(values: Sequence[Any]) -> T:
-            return build(**dict(zip(expected, values, strict=False)))
-
-        return make
-
-    return factory
+    return _checked(expected, make)
 
 
 def scalar_column(name: str) -> BaseRowFactory[Any]:
     """The first value of rows whose only column (besides `notified`) is `name`."""
-    expected = (name,)
-
-    def factory(cursor: Any) -> RowMaker[Any]:
-        names = _names(cursor)
-        if names is None:
-            return no_result
-        _check(names, expected)
-        return _first
-
-    return factory
+    return _checked((name,), _first)
 
 
 def _first(values: Sequence[Any]) -> Any:

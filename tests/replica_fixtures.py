@@ -98,7 +98,7 @@ OpenDatabase = Callable[..., Database]
 async def open_db(replicated: Replicated) -> AsyncIterator[OpenDatabase]:
     """Make a test-mode `Database` on this test's database with the pair's replica (closed
     after the test). `cache` as for `Database` (default: none); `replicas=False`: primary only;
-    `replica_urls=` other replica URLs."""
+    `replica_urls=` other replica URLs; other keywords are settings."""
     made: list[Database] = []
 
     def make(
@@ -110,9 +110,9 @@ async def open_db(replicated: Replicated) -> AsyncIterator[OpenDatabase]:
     ) -> Database:
         if replicas:
             settings["replica_urls"] = replica_urls or (replicated.replica_url,)
-        db = Database(
-            DatabaseSettings(url=replicated.primary_url, test_mode=True, **settings), cache=cache
-        )
+        settings.setdefault("test_mode", True)
+        settings.setdefault("url", replicated.primary_url)
+        db = Database(DatabaseSettings(**settings), cache=cache)
         made.append(db)
         return db
 

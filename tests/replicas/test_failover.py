@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from cache.helpers import job_info_input, make_user
+from cache.helpers import eventually, job_info_input, make_user
 from darasa_db import DatabaseUnavailableError, TagCache
 from darasa_db.schemas import UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
@@ -64,23 +64,25 @@ async def test_a_replica_down_at_start_leaves_the_database_working(
     assert await db.health_check() is True
 
 
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 @pytest.mark.parametrize("cached", [False, True], ids=["uncached", "cached"])
 async def test_reads_are_served_by_the_replica_while_the_primary_is_stopped(
-    replicated: Replicated, open_db: OpenDatabase, cached: bool
+    replicated: Replicated, open_db: OpenDatabase, cached: bool, mode: str
 ):
-    db = open_db(cache=TagCache() if cached else None)
+    quick = {"pool_timeout": 2.0, "connect_timeout": 2.0}  # to give up on the primary
+    db = open_db(cache=TagCache() if cached else None, **quick)
     ada = await make_user(db, "ada")
     job = await db.job_infos.create(ada.id, job_info_input("Acme"))
     document = await db.documents.create(ada.id, document_input("Notes"))
     await replicated.wait_caught_up()  # the replica has what this Database wrote
 
-    await replicated.stop_primary()
+    await replicated.stop_primary(mode)  # immediate: a crash
     assert await name_of(db, ada.id) == "Ada"
     assert [j.id for j in await db.job_infos.list_for_user(ada.id)] == [job.id]
     matches = await db.documents.similarity_search(EMBEDDING, user_id=ada.id)
     assert [m.document.id for m in matches] == [document.id]
 
-    fresh = open_db(cache=TagCache() if cached else None)  # started while the primary is down
+    fresh = open_db(cache=TagCache() if cached else None, **quick)  # the primary is down
     assert await name_of(fresh, ada.id) == "Ada"
     assert await fresh.job_infos.get(job.id, user_id=ada.id) == job
 
@@ -112,3 +114,30 @@ async def test_a_read_the_replica_cannot_serve_fails_rather_than_go_stale(
     except DatabaseUnavailableError:
         return  # the honest answer: no server can serve a read that reflects the write
     pytest.fail(f"read {name!r} with the primary down and the replica behind the write")
+
+
+async def test_reads_fail_clearly_with_both_servers_down_and_work_again_once_back(
+    replicated: Replicated, open_db: OpenDatabase
+):
+    db = open_db(connect_timeout=2, pool_timeout=3)
+    ada = await make_user(db, "ada")
+    await replicated.wait_caught_up()
+    await replicated.stop_replica()
+    await replicated.stop_primary()
+
+    with pytest.raises(DatabaseUnavailableError):
+        await db.users.get(ada.id)
+
+    await replicated.start_primary()
+    await replicated.start_replica()
+    await replicated.wait_caught_up()
+
+    async def reads_again() -> bool:
+        try:
+            return await name_of(db, ada.id) == "Ada"
+        except DatabaseUnavailableError:
+            return False
+
+    await eventually(reads_again, within=30, what="reads work again once both are back")
+    await db.users.update(ada.id, UserUpdate(name="Grace"))
+    assert await name_of(db, ada.id) == "Grace"

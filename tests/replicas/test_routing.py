@@ -12,7 +12,7 @@ import pytest
 
 from cache.helpers import job_info_input, make_user
 from darasa_db import Database, DatabaseSettings
-from darasa_db.schemas import ConversationCreate, Message, QuestionCreate
+from darasa_db.schemas import ConversationCreate, Message, QuestionCreate, UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
 from replicas.helpers import (
     EMBEDDING,
@@ -138,3 +138,45 @@ async def test_from_url_takes_replica_urls(replicated: Replicated, open_db: Open
         assert await name_of(db, ada.id) == "Ada"  # its cache is empty: the replica served it
     finally:
         await db.close()
+
+
+async def test_production_settings_read_the_replica(replicated: Replicated, open_db: OpenDatabase):
+    """Not test mode: server-side prepared statements, on the replica's connections too."""
+    ada = await renamed_behind_the_replica(replicated, open_db(replicas=False))
+    db = open_db(test_mode=False)
+    for _ in range(8):  # past psycopg's prepare threshold
+        assert await name_of(db, ada.id) == "Ada"
+        assert await db.job_infos.list_for_user(ada.id) == []
+    await db.users.update(ada.id, UserUpdate(name="Grace"))
+    assert await name_of(db, ada.id) == "Grace"
+
+
+async def test_row_level_security_holds_on_the_replica(
+    replicated: Replicated, open_db: OpenDatabase
+):
+    """As a role that is neither superuser nor owner, with darasa.user_id set per read."""
+    role = f"app_{replicated.name}"
+    on_primary(replicated.primary_url, f'CREATE ROLE "{role}" LOGIN')
+    on_primary(replicated.primary_url, f'GRANT USAGE ON SCHEMA darasa TO "{role}"')
+    on_primary(
+        replicated.primary_url,
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA darasa TO "{role}"',
+    )
+    admin = open_db(replicas=False)
+    bob = await make_user(admin, "bob")
+    bobs_job = await admin.job_infos.create(bob.id, job_info_input("Bob's"))
+    ada = await renamed_behind_the_replica(replicated, admin)
+
+    def as_role(url: str) -> str:
+        return url.replace("postgres:@", f"{role}:@", 1)
+
+    app = open_db(
+        url=as_role(replicated.primary_url),
+        replica_urls=(as_role(replicated.replica_url),),
+        row_level_security=True,
+    )
+    assert await name_of(app, ada.id) == "Ada"  # the replica served it, under the policies
+    assert await app.job_infos.get(bobs_job.id, user_id=ada.id) is None
+    assert [j.id for j in await app.job_infos.list_for_user(bob.id)] == [bobs_job.id]
+    job = await app.job_infos.create(ada.id, job_info_input("Acme"))
+    assert [j.id for j in await app.job_infos.list_for_user(ada.id)] == [job.id]

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
-from sqlalchemy import Executable, Text, bindparam, cast, insert, update
+from sqlalchemy import Executable, Insert, Text, Update, bindparam, cast, func, insert, update
 
 from darasa_db.cache.tags import user_tag
 from darasa_db.errors import NotFoundError
@@ -18,7 +18,7 @@ from darasa_db.models.base import table_of
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
 from darasa_db.repositories._rows import assembler, model_row
 from darasa_db.repositories._scope import Build
-from darasa_db.repositories._statements import as_uuid, notifying, require, row_of_owner
+from darasa_db.repositories._statements import as_uuid, require, row_of_owner
 from darasa_db.schemas import Conversation, ConversationCreate, Message
 from darasa_db.schemas._common import Text500
 from darasa_db.schemas.conversation import Messages
@@ -50,20 +50,29 @@ def _stored_messages(stored: str | list[Any]) -> Messages:
 ROW = model_row(Conversation, decode={"messages": _stored_messages})
 
 
+def _notifying(dml: Insert | Update) -> Executable:
+    """`dml` returning the conversation and `pg_notify`'s column, as `notifying` does, but with
+    the call in RETURNING: a CTE would copy each returned conversation into a tuplestore once
+    more (about 0.35 ms of server time at 3,000 messages)."""
+    return dml.returning(
+        *COLUMNS,
+        func.pg_notify(bindparam("notify_channel"), bindparam("notify_payload")).label("notified"),
+    )
+
+
 def _insert() -> Executable:
     columns = ("user_id", "title", "messages")
-    return notifying(insert(t).values({c: bindparam(c) for c in columns}).returning(*COLUMNS))
+    return _notifying(insert(t).values({c: bindparam(c) for c in columns}))
 
 
 def _append() -> Executable:
     # One UPDATE with jsonb concatenation: concurrent appends serialise on the row lock.
     appended = t.c.messages.concat(bindparam("messages", type_=t.c.messages.type))
-    return notifying(update(t).where(row_of_owner(t)).values(messages=appended).returning(*COLUMNS))
+    return _notifying(update(t).where(row_of_owner(t)).values(messages=appended))
 
 
 def _rename() -> Executable:
-    renamed = update(t).where(row_of_owner(t)).values(title=bindparam("title"))
-    return notifying(renamed.returning(*COLUMNS))
+    return _notifying(update(t).where(row_of_owner(t)).values(title=bindparam("title")))
 
 
 def _dump(messages: Sequence[Message]) -> Jsonb:

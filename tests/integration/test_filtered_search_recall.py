@@ -20,12 +20,15 @@ import pytest
 import pytest_asyncio
 
 from darasa_db import Database, DatabaseSettings
+from darasa_db.repositories import documents
 from darasa_db.repositories.documents import (
+    _INDEX_FIRST,
+    _ITERATIVE,
     _NEAREST,
     EXACT_UP_TO,
     HALFVEC_FROM,
     ITERATIVE_FROM,
-    SCAN_TUPLES,
+    _set_local,
 )
 from darasa_db.schemas import DocumentCreate, UserUpsert
 from darasa_db.testing.plugin import TEMPLATE, create_database, drop_database
@@ -190,8 +193,9 @@ async def test_hybrid_search_pages_are_full_and_its_vector_ranking_recalls(
 
 
 async def test_an_owner_of_most_rows_is_served_by_the_hnsw_index(table: Table):
-    """The statement the repository sends for a caller beyond EXACT_UP_TO documents, planned
-    with the caller's values as it runs it (never a generic plan), walks the index."""
+    """The statement the repository sends for a caller of most rows, with its settings and
+    planned with the caller's values (never a generic plan), walks the HNSW index: its ORDER
+    BY is the index's expression (half precision from pgvector 0.7)."""
     assert (table.owners == "user_most").sum() > EXACT_UP_TO
     half = (table.db.pgvector_version or (0,)) >= HALFVEC_FROM
     sql = table.db.sql(_NEAREST[(False, half)])
@@ -199,12 +203,8 @@ async def test_an_owner_of_most_rows_is_served_by_the_hnsw_index(table: Table):
 
     async with table.db.transaction() as tx:
         conn = tx.connection
-        if (table.db.pgvector_version or (0,)) >= ITERATIVE_FROM:
-            await conn.execute(
-                "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                "set_config('hnsw.max_scan_tuples', %s, true)",
-                (str(SCAN_TUPLES),),
-            )
+        iterative = (table.db.pgvector_version or (0,)) >= ITERATIVE_FROM
+        await _set_local(conn, {**_INDEX_FIRST, **(_ITERATIVE if iterative else {})})
         cur = await conn.execute(b"EXPLAIN " + sql, params, prepare=False)
         plan = "\n".join(row[0] for row in await cur.fetchall())
 
@@ -226,28 +226,27 @@ async def test_searches_are_never_left_to_a_generic_plan(table: Table):
         prepared = await cur.fetchall()
 
     assert not [p for p in prepared if "nearest" in p[0]]
-    assert [p for p in prepared if "owned" in p[0]]  # the one-statement path is prepared
+    assert [p for p in prepared if "matching" in p[0]]  # the one-statement path is prepared
 
 
 @pytest.mark.parametrize("owner", ["user_most", "user_quarter"])
-async def test_a_filter_the_planner_misjudges_still_recalls_the_true_nearest(
-    table: Table, owner: str
+async def test_the_index_path_recalls_the_true_nearest_through_a_selective_filter(
+    table: Table, owner: str, monkeypatch: pytest.MonkeyPatch
 ):
-    """With sorts off, as when the planner overestimates how many rows a filter keeps, the
-    index walks a selective filter (a quarter of the owner's rows: 15 % and 6 % of the
-    table). The planner sorts such rows exactly when its estimates are right; here
-    relaxed_order with 40 candidates re-sorted recalls 0.96-1.0 (measured; ef_search 100 or
-    100 candidates gain nothing) where strict_order's first 10 recall 0.76 (a graph build is
-    random, so the bar leaves room)."""
+    """Every search sent to the index (no exact path): a topic keeps a quarter of the owner's
+    rows, 15 % and 6 % of the table. relaxed_order with 40 candidates re-sorted recalls
+    0.96-1.0 here (measured; ef_search 100 or 100 candidates gain nothing) where strict_order's
+    first 10 recall 0.76; below INDEX_SHARE the repository searches exactly instead. A graph
+    build is random, so the bar leaves room."""
+    monkeypatch.setattr(documents, "EXACT_UP_TO", 0)
+    monkeypatch.setattr(documents, "INDEX_SHARE", 0.0)
     rows = table.matching(owner, topic=True)
     hits = wanted = 0
     for query in table.queries:
         truth = rows[np.argsort(-table.similarities(query, rows), kind="stable")[:LIMIT]]
-        async with table.db.transaction() as tx:
-            await tx.connection.execute("SET LOCAL enable_sort = off")
-            matches = await tx.documents.similarity_search(
-                query, user_id=owner, limit=LIMIT, metadata=TOPIC
-            )
+        matches = await table.db.documents.similarity_search(
+            query, user_id=owner, limit=LIMIT, metadata=TOPIC
+        )
         assert len(matches) == LIMIT
         hits += len({table.by_title[m.document.title] for m in matches} & set(truth.tolist()))
         wanted += len(truth)

@@ -117,7 +117,16 @@ class ReplicaPair:
     # --- building and tearing down -----------------------------------------------------------
 
     def build(self) -> ReplicaPair:
-        """initdb the primary, start it, base-backup it into a replica and start that."""
+        """initdb the primary, start it, base-backup it into a replica and start that (a
+        failure leaves nothing running)."""
+        try:
+            self._build()
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def _build(self) -> None:
         self._run(
             "initdb", "-D", str(self.primary_dir), "-U", "postgres", "--auth=trust",
             "--encoding=utf8", "--no-sync", "--no-instructions",
@@ -134,14 +143,15 @@ class ReplicaPair:
             conf.write(f"port = {self.replica_port}\n")  # the copied file names the primary's
         self.start_replica()
         self.wait_caught_up()
-        return self
 
     def destroy(self) -> None:
         """Stop both servers and delete their data."""
-        for directory in (self.replica_dir, self.primary_dir):
-            if self._running(directory):
-                self._pg_ctl(directory, "stop", "-m", "immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            for directory in (self.replica_dir, self.primary_dir):
+                if self._running(directory):
+                    self._pg_ctl(directory, "stop", "-m", "immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     # --- server control ----------------------------------------------------------------------
 

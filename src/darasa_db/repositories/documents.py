@@ -41,7 +41,7 @@ from darasa_db.models import EMBEDDING_DIMENSIONS, DocumentRow
 from darasa_db.models.base import table_of
 from darasa_db.models.document import TEXT_SEARCH_CONFIG
 from darasa_db.repositories._owned import UserOwnedRepository, UserOwnedTable
-from darasa_db.repositories._rows import checked_row
+from darasa_db.repositories._rows import checked_row, scalar_column
 from darasa_db.repositories._scope import TransactionScope, set_rls_identity
 from darasa_db.repositories._statements import check_limit, notifying, require, storable
 from darasa_db.schemas import Document, DocumentCreate, DocumentMatch, HybridMatch
@@ -103,6 +103,7 @@ COLUMNS = tuple(c.name for c in t.c)
 ROW = checked_row(COLUMNS, _document)
 MATCH = checked_row((*COLUMNS, "similarity"), _match)
 COUNTED = checked_row((*COLUMNS, "similarity", "indexed"), _counted_match)
+INDEXED = scalar_column("indexed")
 HYBRID = checked_row((*COLUMNS, "score", "text_rank", "vector_rank"), _hybrid_match)
 ONE: ColumnElement[float] = literal_column("1.0")
 
@@ -442,10 +443,10 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
     ) -> list[DocumentMatch]:
         """Nearest documents by cosine similarity; always `min(limit, matching)` rows.
 
-        A caller with few documents (`EXACT_UP_TO`) is searched exactly, in one statement;
-        otherwise the HNSW index answers (iterative scan on pgvector 0.8, candidates re-sorted
-        by exact distance, the threshold applied after the scan) and a page it leaves short is
-        searched exactly. Not cached.
+        While the matching documents are fewer than `EXACT_UP_TO` or `INDEX_SHARE` of the
+        table, one statement counts and sorts them exactly; otherwise the HNSW index answers
+        (iterative scans on pgvector 0.8, candidates re-sorted by exact distance, the threshold
+        applied after the scan) and a page it leaves short is searched exactly. Not cached.
         """
         check_limit(limit)
         query = _vector(_EMBEDDING.validate_python(embedding))
@@ -490,9 +491,9 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
     ) -> list[HybridMatch]:
         """The caller's documents by full text and by vector, fused by reciprocal rank.
 
-        The vector ranking is exact for a caller with few documents (`EXACT_UP_TO`), else from
-        the HNSW index as in `similarity_search`, ranked again exactly when the page comes back
-        short. Either input may be None, not both. Not cached.
+        The vector ranking is exact while the matching documents are few (as in
+        `similarity_search`), else from the HNSW index with the same settings, and exact again
+        when that page comes back short. Either input may be None, not both. Not cached.
         """
         check_limit(limit)
         q = HybridQuery(query_text=query_text, embedding=embedding, rrf_k=rrf_k, metadata=metadata)
@@ -502,30 +503,22 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
         if q.metadata is not None:
             params["metadata"] = Jsonb(q.metadata)
         flags = (text, vector, q.metadata is not None)
-        if not vector:
-            return await self._scope.search(_HYBRIDS[(*flags, True, False)], params, HYBRID)
-        if not storable(user_id):
-            return []
-        connector = self._scope.connector
-        indexed = connector.sql(_INDEXED[q.metadata is not None])
-        exact = connector.sql(_HYBRIDS[(*flags, True, False)])
+        exact = _HYBRIDS[(*flags, True, False)]
+        if vector:
+            indexed = await self._scope.search(_INDEXED[flags[2]], params, INDEXED)
+            if indexed and indexed[0]:
+                connector = self._scope.connector
 
-        async def page(conn: psycopg.AsyncConnection[Any]) -> list[HybridMatch]:
-            cur = conn.cursor(row_factory=HYBRID, binary=True)
-            count = await conn.execute(indexed, params)
-            row = await count.fetchone()
-            if row is not None and row[0]:
-                half = _has(connector, HALFVEC_FROM)
-                approximate = connector.sql(_HYBRIDS[(*flags, False, half)])
-                await cur.execute(approximate, params, prepare=False)
-                rows = await cur.fetchall()
+                async def page(conn: psycopg.AsyncConnection[Any]) -> list[HybridMatch]:
+                    approximate = _HYBRIDS[(*flags, False, _has(connector, HALFVEC_FROM))]
+                    cur = conn.cursor(row_factory=HYBRID, binary=True)
+                    await cur.execute(connector.sql(approximate), params, prepare=False)
+                    return await cur.fetchall()
+
+                rows: list[HybridMatch] = await self._scope.snapshot(self._index_scan(page, params))
                 if len(rows) == limit:
                     return rows
-            await cur.execute(exact, params)
-            return await cur.fetchall()
-
-        matches: list[HybridMatch] = await self._scope.snapshot(self._index_scan(page, params))
-        return matches
+        return await self._scope.search(exact, params, HYBRID)
 
     def _search_params(self, user_id: str, limit: int, query: Any) -> dict[str, Any]:
         documents = f'"{self._scope.connector.schema}".documents'

@@ -17,7 +17,14 @@ from benchmarks.replicas import run_replicas
 from benchmarks.report import environment, markdown, table, write_json
 from benchmarks.rows import run_rows
 from benchmarks.server import embedded_server
-from benchmarks.vectors import drop_search_index, run_create_many, run_hybrid, run_search
+from benchmarks.vectors import (
+    drop_search_index,
+    run_create_many,
+    run_filtered,
+    run_hybrid,
+    run_precision,
+    run_search,
+)
 
 __all__ = ["main"]
 
@@ -64,6 +71,15 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
             calls=50 if quick else 100,
         )
         results += hybrid
+        _progress("HNSW index precision: full against half (building both)")
+        precision, precision_info = await run_precision(
+            bench,
+            documents=8_000 if quick else 20_000,
+            queries=50 if quick else 200,
+            rounds=rounds,
+            calls=50 if quick else 100,
+        )
+        results += precision
         _progress("ingestion with the HNSW index (loading and indexing documents)")
         ingest, ingest_info = await run_ingest(
             bench,
@@ -74,6 +90,13 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
         results += ingest
         _progress("read routing (building a primary and a streaming replica)")
         results += await run_replicas(rounds=rounds, calls=calls)
+        filtered_info: dict[int, dict[str, Any]] = {}
+        for documents in (5_000,) if quick else (20_000, 100_000):
+            _progress(f"filtered similarity_search by owner share ({documents:,} documents)")
+            filtered, filtered_info[documents] = await run_filtered(
+                bench, documents=documents, queries=10 if quick else 20, rounds=2 if quick else 3
+            )
+            results += filtered
     finally:
         await bench.close()
     return {
@@ -81,6 +104,8 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
         "environment": env,
         "similarity_search": search_info,
         "hybrid_search": hybrid_info,
+        "index_precision": precision_info,
+        "filtered_search": filtered_info,
         "ingest": ingest_info,
         "results": summarise(results),
     }
@@ -106,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hybrid_search {key}: {value}")
     for key, value in payload["ingest"].items():
         print(f"ingest {key}: {value}")
+    for key, value in payload["index_precision"].items():
+        print(f"index precision {key}: {value}")
+    for documents, info in payload["filtered_search"].items():
+        for key, value in info.items():
+            print(f"filtered search ({documents:,} docs) {key}: {value}")
     write_json(args.json, payload)
     print(f"\n{payload['mode']} run in {payload['seconds']} s; JSON written to {args.json}")
     return 0

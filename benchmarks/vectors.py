@@ -30,6 +30,7 @@ __all__ = [
     "run_create_many",
     "run_filtered",
     "run_hybrid",
+    "run_precision",
     "run_search",
 ]
 
@@ -145,7 +146,8 @@ async def run_search(
     build_seconds = await build_search_index(b, index)
     asked = queries_near(centres, queries, noise=NOISE, seed=5)
     truth = exact_top_k(vectors, asked, 10)
-    sql = b.db.sql(documents_repository._SEARCHES[(False, False, False)])  # the repository's SQL
+    half = "halfvec" in index
+    sql = b.db.sql(documents_repository._NEAREST[(False, half)])  # the repository's index SQL
     user_id, limit = b.seed.searcher, 10
     info: dict[str, Any] = {
         "documents": documents,
@@ -165,10 +167,8 @@ async def run_search(
             return [int(m.document.title) for m in matches]
 
         async def raw_one(q: Any, raw: Any = raw) -> list[int]:
-            cur = await raw.execute(
-                sql, {"user_id": user_id, "query": q, "limit": limit}, prepare=True
-            )
-            return [int(row[2]) for row in await cur.fetchall()]
+            params = {"user_id": user_id, "query": q, "limit": limit, "candidates": 40}
+            return await _index_page(raw, sql, params)
 
         for name, one in ((DARASA, darasa_one), (RAW, raw_one)):
             found = [set(await one(q)) for q in asked]
@@ -189,6 +189,23 @@ async def run_search(
         results += timed
         await raw.close()
     return results, info
+
+
+async def _index_page(
+    conn: psycopg.AsyncConnection[Any], sql: bytes, params: dict[str, Any]
+) -> list[int]:
+    """The repository's index statement as raw psycopg would run it: in a transaction with the
+    repository's settings (sorts discouraged, iterative scans), planned with the values."""
+    async with conn.transaction():
+        await conn.execute(_SETTINGS, prepare=False)
+        cur = await conn.execute(sql, params, prepare=False)
+        return [int(row[2]) for row in await cur.fetchall()]
+
+
+_SETTINGS = (
+    "SET LOCAL enable_sort = off; SET LOCAL hnsw.iterative_scan = relaxed_order; "
+    f"SET LOCAL hnsw.max_scan_tuples = {documents_repository.SCAN_TUPLES}"
+)
 
 
 def _cycling(one: Any, asked: np.ndarray[Any, Any]) -> Any:
@@ -212,7 +229,7 @@ async def _plan(b: Bench, sql: bytes, query: Any) -> str:
     """The scan the planner picks for the search (an HNSW index scan, or not)."""
     cur = await b.raw.execute(
         b"EXPLAIN (COSTS OFF) " + sql,
-        {"user_id": b.seed.searcher, "query": query, "limit": 10},
+        {"user_id": b.seed.searcher, "query": query, "limit": 10, "candidates": 40},
     )
     lines = [str(row[0]).strip() for row in await cur.fetchall()]
     return "; ".join(line.split(" (")[0] for line in lines if "Scan" in line)
@@ -448,3 +465,81 @@ def _cycling_pairs(one: Any, pairs: list[tuple[Any, float | None]]) -> Any:
         return await one(*next(cycle))
 
     return op
+
+
+# ------------------------------------------------------------------ index precision
+
+PRECISIONS = {
+    "full precision (vector)": f"CREATE INDEX {HNSW} ON darasa.documents "
+    "USING hnsw (embedding vector_cosine_ops)",
+    "half precision (halfvec)": f"CREATE INDEX {HNSW} ON darasa.documents "
+    "USING hnsw ((embedding::halfvec(1536)) halfvec_cosine_ops)",
+}
+INGEST = 1_000  # documents create_many adds into the table with the live index
+
+
+async def run_precision(
+    b: Bench, *, documents: int, queries: int, rounds: int, calls: int
+) -> tuple[list[Result], dict[str, Any]]:
+    """Full against half precision HNSW on the searcher's documents (loaded by `run_search`):
+    build time, index size, top-10 latency and recall@10 (the repository's index statement,
+    candidates re-sorted exactly) and `create_many` of `INGEST` documents into the live index.
+
+    Leaves the migrations' index (half precision where pgvector has halfvec) in place.
+    """
+    migrated = await drop_search_index(b)
+    asked = queries_near(*_searcher_centres(documents), queries, noise=NOISE, seed=5)
+    cur = await b.raw.execute(
+        "SELECT title::int, embedding FROM darasa.documents WHERE user_id = %s",
+        (b.seed.searcher,),
+    )
+    stored = sorted(await cur.fetchall())
+    vectors = np.stack([np.asarray(v.to_list(), dtype=np.float32) for _, v in stored])
+    truth = exact_top_k(vectors, asked, 10)
+    fresh, _ = clustered_embeddings(INGEST, clusters=_clusters(INGEST), noise=NOISE, seed=23)
+    adding = [
+        DocumentCreate.model_construct(title="new", content=CONTENT, metadata={}, embedding=v)
+        for v in fresh
+    ]
+    info: dict[str, Any] = {"documents": documents}
+    results: list[Result] = []
+    params = {"user_id": b.seed.searcher, "limit": 10, "candidates": 40}
+    for name, definition in PRECISIONS.items():
+        await b.raw.execute(f"DROP INDEX IF EXISTS darasa.{HNSW}")
+        seconds = await build_search_index(b, definition)
+        size = await b.raw.execute("SELECT pg_relation_size(%s)", (f"darasa.{HNSW}",))
+        row = await size.fetchone()
+        assert row is not None
+        sql = b.db.sql(documents_repository._NEAREST[(False, "halfvec" in definition)])
+
+        async def one(q: Any, sql: bytes = sql) -> list[int]:
+            return await _index_page(b.raw, sql, {**params, "query": q})
+
+        found = [set(await one(q)) for q in asked]
+        start = time.perf_counter()
+        await b.db.documents.create_many(b.seed.searcher, adding)
+        ingest_s = time.perf_counter() - start
+        await b.raw.execute(
+            "DELETE FROM darasa.documents WHERE user_id = %s AND title = 'new'", (b.seed.searcher,)
+        )
+        info[name] = {
+            "build_s": round(seconds, 1),
+            "index_mb": round(row[0] / 2**20, 1),
+            "recall@10": round(recall_at_k(found, truth), 4),
+            f"create_many {INGEST} rows/s into the live index": round(INGEST / ingest_s),
+        }
+        results += await compare(
+            f"HNSW top-10, {name} ({documents:,} docs)",
+            [Contender(name, _cycling(one, asked))],
+            rounds=rounds,
+            calls=calls,
+        )
+    await b.raw.execute(f"DROP INDEX IF EXISTS darasa.{HNSW}")
+    await build_search_index(b, migrated)
+    return results, info
+
+
+def _searcher_centres(documents: int) -> tuple[Any]:
+    """The cluster centres `_load_search_documents` drew the searcher's documents around."""
+    _, centres = clustered_embeddings(documents, clusters=_clusters(documents), noise=NOISE, seed=3)
+    return (centres,)

@@ -26,7 +26,7 @@ import pytest_asyncio
 from numpy.typing import ArrayLike
 
 from darasa_db import Database, DatabaseSettings
-from darasa_db.repositories.documents import _NEAREST, HALFVEC_FROM
+from darasa_db.repositories.documents import _NEAREST, HALFVEC_FROM, ITERATIVE_FROM
 from darasa_db.schemas import DocumentCreate, DocumentMatch, UserUpsert
 from darasa_db.testing.plugin import TEMPLATE, create_database, drop_database
 from darasa_db.testing.servers import TestServer
@@ -399,7 +399,8 @@ async def test_the_index_alone_returns_a_short_page_for_a_small_share_caller(cor
 
     async with corpus.db.transaction() as tx:
         await tx.connection.execute("SET LOCAL enable_sort = off")
-        await tx.connection.execute("SELECT set_config('hnsw.iterative_scan', 'off', true)")
+        if (corpus.db.pgvector_version or (0,)) >= ITERATIVE_FROM:  # (0.6 has no such setting)
+            await tx.connection.execute("SET LOCAL hnsw.iterative_scan = off")
         cur = await tx.connection.execute(nearest_sql(corpus), params)
         from_index = await cur.fetchall()
         matches = await tx.documents.similarity_search(query, user_id=CALLER, limit=10)

@@ -49,6 +49,8 @@ PAGES = (
     "testing",
     "operations",
     "performance",
+    "lifecycle",
+    "scaling",
 )
 PYTHON_FENCES = {"python", "py", "python3"}
 # Names that carry no docstring by nature.

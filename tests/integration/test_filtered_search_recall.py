@@ -252,3 +252,32 @@ async def test_the_index_path_recalls_the_true_nearest_through_a_selective_filte
         wanted += len(truth)
 
     assert hits / wanted >= 0.9, hits / wanted
+
+
+async def test_a_search_inside_a_transaction_leaves_its_settings_as_they_were(table: Table):
+    async with table.db.transaction() as tx:
+        await tx.connection.execute("SELECT '[1]'::vector")  # pgvector's settings are loaded
+        await tx.connection.execute("SET LOCAL hnsw.ef_search = 77")
+        before = await _settings(tx.connection)
+        matches = await tx.documents.similarity_search(
+            table.queries[0], user_id="user_most", limit=LIMIT
+        )
+        hybrid = await tx.documents.hybrid_search(
+            "document", table.queries[0], user_id="user_most", limit=LIMIT
+        )
+        after = await _settings(tx.connection)
+
+    assert len(matches) == len(hybrid) == LIMIT
+    assert after == before
+    assert before[0] == "on"
+
+
+async def _settings(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...]:
+    cur = await conn.execute(
+        "SELECT current_setting('enable_sort'), current_setting('hnsw.ef_search', true), "
+        "current_setting('hnsw.iterative_scan', true), "
+        "current_setting('hnsw.max_scan_tuples', true)"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return tuple(row)

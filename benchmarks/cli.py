@@ -91,10 +91,10 @@ async def _run(url: str, quick: bool) -> dict[str, Any]:
         _progress("read routing (building a primary and a streaming replica)")
         results += await run_replicas(rounds=rounds, calls=calls)
         filtered_info: dict[int, dict[str, Any]] = {}
-        for documents in (5_000,) if quick else (20_000, 100_000):
+        for documents in (3_000,) if quick else (20_000, 100_000):
             _progress(f"filtered similarity_search by owner share ({documents:,} documents)")
             filtered, filtered_info[documents] = await run_filtered(
-                bench, documents=documents, queries=10 if quick else 20, rounds=2 if quick else 3
+                bench, documents=documents, queries=6 if quick else 20, rounds=1 if quick else 3
             )
             results += filtered
     finally:

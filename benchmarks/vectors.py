@@ -1,4 +1,6 @@
-"""Document operations: create_many against COPY and executemany; HNSW similarity search."""
+"""Document operations: create_many against COPY and executemany; HNSW similarity search;
+filtered search by owner share against an exact scan (recall, full pages, latency); full
+against half precision HNSW (size, build, latency, recall, loads into the live index)."""
 
 from __future__ import annotations
 

@@ -264,12 +264,12 @@ async def _append(
     """One message appended to a conversation of `start` messages (reset before each batch).
 
     The baseline is the bare `UPDATE … RETURNING id`; a second raw contender returns the whole
-    row (the messages as jsonb, decoded), which is what darasa-db's result has to carry.
+    row (the messages as jsonb, decoded), which is what darasa-db's result has to carry. All
+    contenders append to the same row, so that they share its storage state (TOAST chunks,
+    dead versions), which weighs on the server's rewrite of a long value.
     """
     user_id = b.seed.reader
-    mine = await new_conversation(b.raw, user_id)
-    theirs = await new_conversation(b.raw, user_id)
-    whole = await new_conversation(b.raw, user_id)
+    mine = theirs = whole = await new_conversation(b.raw, user_id)
     message = Message(**MESSAGE)
     payload = Jsonb([MESSAGE])
 

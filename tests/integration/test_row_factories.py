@@ -71,8 +71,11 @@ async def test_a_conversation_result_of_other_columns_raises(
 ):
     sql = f"SELECT {columns} FROM darasa.conversations WHERE id = %s"
 
-    with pytest.raises(StatementMismatchError):
+    with pytest.raises(StatementMismatchError) as caught:
         await _rows(darasa_db, sql, (stored.id,), conversations.ROW)
+
+    assert caught.value.got == tuple(c.split(" AS ")[-1] for c in columns.split(", "))
+    assert caught.value.expected == tuple(Conversation.model_fields)
 
 
 async def test_a_job_info_row_with_or_without_notified_equals_get(darasa_db: Database, user: User):
@@ -89,5 +92,8 @@ async def test_a_job_info_result_with_another_trailing_column_raises(
 ):
     job = await darasa_db.job_infos.create(user.id, job_info_input())
 
-    with pytest.raises(StatementMismatchError):
+    with pytest.raises(StatementMismatchError) as caught:
         await _rows(darasa_db, JOB_INFO.format(extra=", 'x' AS other"), (job.id,), job_infos.ROW)
+
+    assert caught.value.got == (*JobInfo.model_fields, "other")
+    assert "other" in str(caught.value)

@@ -24,24 +24,27 @@ T = TypeVar("T")
 NOTIFIED = "notified"  # the pg_notify column that notifying writes add after the row's own
 
 
-def _names(cursor: Any) -> tuple[str, ...] | None:
+def _names(cursor: Any) -> tuple[bytes, ...] | None:
     result = cursor.pgresult  # names straight from the result: `description` costs more
     if result is None or not result.nfields:
         return None
-    return tuple(result.fname(i).decode() for i in range(result.nfields))
+    fname = result.fname
+    return tuple([fname(i) for i in range(result.nfields)])  # bytes: decoded only for an error
 
 
 def _checked(expected: tuple[str, ...], make: RowMaker[T]) -> BaseRowFactory[T]:
     """The row factory giving `make` for results whose columns are `expected`, with or without
     a trailing `notified`, and raising `StatementMismatchError` for any other result."""
-    notified = (*expected, NOTIFIED)
+    wanted = tuple(name.encode() for name in expected)
+    notified = (*wanted, NOTIFIED.encode())
 
     def factory(cursor: Any) -> RowMaker[T]:
         names = _names(cursor)
         if names is None:
             return no_result
-        if names != expected and names != notified:
-            raise StatementMismatchError(expected, names)
+        if names != wanted and names != notified:
+            found = tuple(name.decode(errors="replace") for name in names)
+            raise StatementMismatchError(expected, found)
         return make
 
     return factory

@@ -433,7 +433,9 @@ async def _time_case(
         return [int(m.document.title) for m in matches]
 
     async def exact_one(q: Any, cut: float | None) -> list[int]:
-        params = {"user_id": user_id, "query": q, "limit": limit, "threshold": cut}
+        params = {"user_id": user_id, "query": q, "limit": limit}
+        if cut is not None:
+            params["max_distance"] = 1.0 - cut
         if topic is not None:
             params["metadata"] = Jsonb(topic)
         cur = await b.raw.execute(exact_sql, params, prepare=True)

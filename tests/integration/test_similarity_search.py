@@ -335,6 +335,29 @@ async def test_documents_without_an_embedding_are_never_matched(corpus: Corpus):
     assert all(m.document.embedding is not None for m in matches)
 
 
+async def test_a_stored_zero_vector_is_ranked_last_and_never_passes_a_threshold(corpus: Corpus):
+    # Written by other means than the DTOs (which refuse it): its cosine distance is NaN.
+    zero = "[" + ",".join(["0"] * DIM) + "]"
+    async with corpus.db.transaction() as tx:
+        await tx.connection.execute(
+            f'INSERT INTO "{corpus.db.schema}".documents (user_id, title, content, embedding) '
+            "VALUES (%s, 'zero', 'zero', %s::vector)",
+            (CAROL, zero),
+        )
+        everything = await tx.documents.similarity_search(corpus.vectors[0], user_id=CAROL)
+        kept = await tx.documents.similarity_search(
+            corpus.vectors[0], user_id=CAROL, threshold=-1.0
+        )
+        await tx.connection.execute(
+            f"DELETE FROM \"{corpus.db.schema}\".documents WHERE title = 'zero'"
+        )
+
+    assert [m.document.title for m in everything][-1] == "zero"
+    assert np.isnan(everything[-1].similarity)
+    assert len(everything) == 3
+    assert [m.document.title for m in kept] == [m.document.title for m in everything[:2]]
+
+
 async def test_a_user_without_documents_gets_no_matches(corpus: Corpus):
     assert await corpus.db.documents.similarity_search(corpus.vectors[0], user_id="user_x") == []
 

@@ -157,7 +157,7 @@ def _page(rows: Any, threshold: bool) -> Select[Any]:
         .order_by(rows.c.distance, rows.c.id)
         .limit(bindparam("limit"))
     )
-    return page.where(similarity >= bindparam("threshold")) if threshold else page
+    return page.where(rows.c.distance <= bindparam("max_distance")) if threshold else page
 
 
 _PG_CLASS = table("pg_class", column("oid"), column("reltuples"), schema="pg_catalog")
@@ -198,8 +198,8 @@ def _exact(*, threshold: bool, metadata: bool, counted: bool) -> Executable:
     indexed = select(func.count()).select_from(matching).scalar_subquery() >= _index_from()
     distance = matching.c.embedding.cosine_distance(bindparam("query"))
     ranked = select(matching.c.id, distance.label("distance")).where(~indexed)
-    if threshold:
-        ranked = ranked.where(ONE - distance >= bindparam("threshold"))
+    if threshold:  # (NaN, a zero vector's distance, is above every bound in PostgreSQL)
+        ranked = ranked.where(distance <= bindparam("max_distance"))
     r = ranked.order_by(distance, matching.c.id).limit(bindparam("limit")).subquery("ranked")
     flag = select(indexed.label("indexed")).subquery("counted")
     page = r.join(t, t.c.id == r.c.id)
@@ -454,7 +454,7 @@ class SqlDocumentRepository(UserOwnedRepository[Document]):
             raise ValueError(f"threshold must be between -1 and 1 (got {threshold!r})")
         params = self._search_params(user_id, limit, query)
         if threshold is not None:
-            params["threshold"] = threshold
+            params["max_distance"] = 1.0 - threshold
         if metadata is not None:
             params["metadata"] = Jsonb(_METADATA.validate_python(metadata))
         flags = (threshold is not None, metadata is not None)

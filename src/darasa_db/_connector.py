@@ -384,6 +384,11 @@ class Connector:
         self._finish_connections()
         self._pool = self._loop = self._guard = self._opening = None
 
+    def abort_connections(self) -> None:
+        """Close every connection of the pool at once, in use or not (a server that stopped
+        answering: whatever waits on them fails instead of hanging)."""
+        self._finish_connections()
+
     def _finish_connections(self) -> None:
         """Close every connection the pool made, synchronously (no event loop needed)."""
         for conn in list(self._connections):

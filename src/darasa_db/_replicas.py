@@ -39,6 +39,9 @@ REPLICA_POOL_TIMEOUT = 1.0
 CATCH_UP_WAIT = 1.0
 """Seconds a read waits for a replica to catch up when the primary cannot be reached, or for
 the primary's position after a write of unknown outcome."""
+RECHECK = 1.0
+"""Seconds a replica's known position is trusted without asking it again (a promoted or
+frozen replica is found within this)."""
 
 
 async def _position(conn: psycopg.AsyncConnection[Any], query: str) -> tuple[Any, int]:
@@ -58,6 +61,7 @@ class _Replica:
         self.connector = self._new_connector()
         self.replayed = -1
         """The replay position last read from it (-1: not yet checked to be a replica)."""
+        self.checked_at = 0.0
         self.skip_until = 0.0
         self.closed = False
 
@@ -93,8 +97,10 @@ class ReadRouter:
         ]
         self.written = 0
         self.invalidated = 0
-        self._unsure = 0  # writes whose outcome or position is not known (counter)
+        self._unsure = 0  # writes whose outcome is not known (counter)
         self._settled = 0
+        self._owed = 0  # acknowledged writes whose position is not known (counter)
+        self._paid = 0
         self._turn = itertools.count()
 
     @property
@@ -110,9 +116,14 @@ class ReadRouter:
             try:
                 _, lsn = await _position(conn, _INSERT_POSITION)
             except psycopg.Error:
-                self.unsure()
+                self.owe()
                 return
             self.written = max(self.written, lsn)
+
+    def owe(self) -> None:
+        """An acknowledged write's position is not known: reads ask the primary for its
+        position before any replica serves them, and fail while it cannot be had."""
+        self._owed += 1
 
     def unsure(self) -> None:
         """A write may have committed at an unknown position (it failed or was cancelled after
@@ -132,11 +143,12 @@ class ReadRouter:
         primary."""
         if not self.replicas:
             return self.primary
-        if self._settled < self._unsure:
+        if self._settled < self._unsure or self._paid < self._owed:
             await self._settle()
         needed = max(self.written, self.invalidated) if cached else self.written
         for replica in self._usable():
-            if replica.replayed >= needed or await self._caught_up(replica, needed):
+            recent = time.monotonic() - replica.checked_at < RECHECK
+            if (recent and replica.replayed >= needed) or await self._caught_up(replica, needed):
                 return replica.connector
         return self.primary
 
@@ -176,29 +188,64 @@ class ReadRouter:
         return usable
 
     async def _caught_up(self, replica: _Replica, needed: int) -> bool:
+        """Ask the replica how far it has replayed (within `CATCH_UP_WAIT`: a frozen or cut-off
+        replica has its sockets closed and is left out)."""
+        check = asyncio.ensure_future(self._replay_position(replica))
         try:
-            async with replica.connector.connection() as conn:
-                in_recovery, lsn = await _position(conn, _REPLAY_POSITION)
-        except DarasaDBError as exc:
-            if not _busy(replica.connector, exc):
-                await replica.reset(str(exc))
+            done, _ = await asyncio.wait({check}, timeout=CATCH_UP_WAIT)
+        except BaseException:  # the read was cancelled: so is its check
+            check.cancel()
+            raise
+        if not done:
+            replica.connector.abort_connections()  # nothing may wait on them any more
+            check.cancel()
+            await asyncio.wait({check})
+            await replica.reset(f"no answer within {CATCH_UP_WAIT:g} s")
             return False
+        answer = check.result()
+        if answer is None:
+            return False
+        in_recovery, lsn = answer
+        replica.checked_at = time.monotonic()
         if not in_recovery:
             await replica.reset("it is not in recovery (not a streaming replica)", 60.0)
             return False
         replica.replayed = max(replica.replayed, lsn)
         return replica.replayed >= needed
 
-    async def _settle(self) -> None:
-        """Learn the primary's position after writes of unknown outcome; when the primary
-        cannot be reached those writes were not acknowledged, and replicas serve as they are."""
-        upto = self._unsure
+    async def _replay_position(self, replica: _Replica) -> tuple[Any, int] | None:
         try:
-            async with asyncio.timeout(CATCH_UP_WAIT):
+            async with replica.connector.connection() as conn:
+                return await _position(conn, _REPLAY_POSITION)
+        except DarasaDBError as exc:
+            if not _busy(replica.connector, exc):
+                await replica.reset(str(exc))
+            return None
+
+    async def _settle(self) -> None:
+        """Learn the primary's current position, after writes whose position is not known.
+
+        For acknowledged writes (`owe`) this is required: while the primary does not answer,
+        reads raise `DatabaseUnavailableError`. Writes of unknown outcome (`unsure`) were not
+        acknowledged: when the primary does not answer within `CATCH_UP_WAIT`, replicas serve
+        as they are.
+        """
+        upto, owed = self._unsure, self._owed
+        try:
+            async with asyncio.timeout(None if self._paid < owed else CATCH_UP_WAIT):
                 async with self.primary.connection() as conn:
                     _, lsn = await _position(conn, _INSERT_POSITION)
             self.written = max(self.written, lsn)
+            self._paid = max(self._paid, owed)
         except (DarasaDBError, TimeoutError) as exc:
+            if self._paid < owed:
+                s = self.primary.settings
+                raise DatabaseUnavailableError(
+                    s.host,
+                    s.port,
+                    "it does not answer, and the position of a write it acknowledged is not "
+                    "known: no replica can be shown to have that write",
+                ) from exc
             logger.info("darasa-db: primary position unknown (%r); reading from replicas", exc)
         self._settled = max(self._settled, upto)
 

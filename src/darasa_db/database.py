@@ -14,7 +14,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from darasa_db._connector import Connector, Pool
+from darasa_db._connector import Connector, Pool, complete
 from darasa_db._replicas import ReadRouter
 from darasa_db.cache.invalidator import Invalidator, cache_channel
 from darasa_db.cache.tag_cache import TagCache
@@ -166,13 +166,12 @@ class Database(_Repositories):
         async with self._connector.connection() as conn:
             try:
                 yield conn
-            except BaseException:
-                self._router.unsure()
-                raise
-            if conn.info.transaction_status == TransactionStatus.IDLE:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    await complete(conn.commit(), absorb_cancel=True)  # as it would on return
                 await self._router.wrote(conn)  # it may have written: later reads see it
-            else:
-                self._router.unsure()  # (a transaction left open commits on return)
+            except BaseException:  # what ran on it was acknowledged: its position is owed
+                self._router.owe()
+                raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:

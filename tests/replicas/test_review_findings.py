@@ -1,8 +1,9 @@
 """Review of the read replicas (issue 15): holes found, each shown against the real pair.
 
-Every test here is marked xfail(strict=True) with the bug it shows: it fails today, and once
-the bug is fixed it passes and strict xfail turns it red, so the mark must then be dropped.
-`raises=AssertionError` keeps any other failure (a harness error) loud.
+Each test failed before its fix (listener settles notices read during a heartbeat; positions
+of acknowledged writes are owed, never given up; `db.connection()` commits and records its
+position inside its block; replicas are asked again after `RECHECK`; a replica that stops
+answering is cut off after `CATCH_UP_WAIT`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ from darasa_db.schemas import UserUpdate
 from replica_fixtures import TEMPLATE, OpenDatabase, Replicated
 from replica_pair import ReplicaPair
 from replicas.helpers import RENAME, name_of, on_primary, read_then_paused
-
-
-def _bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
 
 
 async def _replayed_all_inserted(replicated: Replicated) -> None:
@@ -68,11 +65,10 @@ async def _holding_every_connection(db: Database) -> AsyncIterator[Pool]:
         await asyncio.gather(*tasks)
 
 
-@_bug(
-    "the listener's heartbeat round trip applies other processes' notices it reads while "
-    "waiting for its probe without calling settle(): the invalidation lands, router.invalidated "
-    "stays behind it, and the reload reads the paused replica and caches the old row for the TTL"
-)
+# Found in review: the listener's heartbeat round trip applies other processes' notices it reads
+# while waiting for its probe without calling settle(): the invalidation lands,
+# router.invalidated stays behind it, and the reload reads the paused replica and caches the
+# old row for the TTL
 async def test_an_invalidation_read_during_the_heartbeat_is_not_reloaded_from_the_replica(
     replicated: Replicated, open_db: OpenDatabase
 ):
@@ -106,11 +102,10 @@ async def test_an_invalidation_read_during_the_heartbeat_is_not_reloaded_from_th
     assert await name_of(a, ada.id) == "Grace", "reloaded from the replica paused before it"
 
 
-@_bug(
-    "an acknowledged write whose WAL position could not be read (router.wrote() swallows the "
-    "error and calls unsure()) is treated as unacknowledged: with the primary unreachable, "
-    "_settle gives up and the paused replica serves the row as it was before the write"
-)
+# Found in review: an acknowledged write whose WAL position could not be read (router.wrote()
+# swallows the error and calls unsure()) is treated as unacknowledged: with the primary
+# unreachable, _settle gives up and the paused replica serves the row as it was before the
+# write
 async def test_a_committed_write_whose_position_was_lost_is_not_read_stale(
     replicated: Replicated, open_db: OpenDatabase
 ):
@@ -129,11 +124,10 @@ async def test_a_committed_write_whose_position_was_lost_is_not_read_stale(
     assert name == "Grace", "a committed write was read back stale from the paused replica"
 
 
-@_bug(
-    "db.connection() with a transaction left open only calls unsure() (the commit happens on "
-    "return); the next read gives the primary CATCH_UP_WAIT = 1 s for its position, and a busy "
-    "primary pool makes it read the paused replica: read-your-writes by a timer, not exactly"
-)
+# Found in review: db.connection() with a transaction left open only calls unsure() (the commit
+# happens on return); the next read gives the primary CATCH_UP_WAIT = 1 s for its position, and
+# a busy primary pool makes it read the paused replica: read-your-writes by a timer, not
+# exactly
 async def test_a_transaction_committed_by_db_connection_is_read_back_with_a_busy_primary(
     replicated: Replicated, open_db: OpenDatabase
 ):
@@ -151,12 +145,10 @@ async def test_a_transaction_committed_by_db_connection_is_read_back_with_a_busy
     assert await reading == "Grace", "read the paused replica: the primary was busy for 1 s"
 
 
-@_bug(
-    "a cancellation that arrives while db.connection() records the primary's position (after "
-    "the block's writes committed) skips both wrote() and unsure(): later reads trust the "
-    "paused replica, against the docs ('any use of db.connection() makes the next read ask "
-    "the primary')"
-)
+# Found in review: a cancellation that arrives while db.connection() records the primary's
+# position (after the block's writes committed) skips both wrote() and unsure(): later reads
+# trust the paused replica, against the docs ('any use of db.connection() makes the next read
+# ask the primary')
 async def test_a_cancellation_while_db_connection_records_its_position_leaves_no_stale_read(
     replicated: Replicated, open_db: OpenDatabase
 ):
@@ -178,11 +170,10 @@ async def test_a_cancellation_while_db_connection_records_its_position_leaves_no
     assert await name_of(db, ada.id) == "Grace", "the committed rename read stale"
 
 
-@_bug(
-    "a replica promoted while in use keeps serving: reader() trusts replica.replayed >= needed "
-    "without asking again whether it is in recovery, so a Database that wrote nothing reads the "
-    "promoted server's frozen copy forever (the docs say a server not in recovery is left out)"
-)
+# Found in review: a replica promoted while in use keeps serving: reader() trusts
+# replica.replayed >= needed without asking again whether it is in recovery, so a Database that
+# wrote nothing reads the promoted server's frozen copy forever (the docs say a server not in
+# recovery is left out)
 async def test_a_replica_promoted_while_in_use_stops_serving_reads():
     pair = await asyncio.to_thread(lambda: ReplicaPair().build())
     db: Database | None = None
@@ -231,12 +222,10 @@ def _replica_processes(pair: ReplicaPair) -> list[int]:
     return [postmaster, *(int(pid) for pid in children)]
 
 
-@_bug(
-    "nothing bounds the router's replica check (_caught_up: the pool's pre-ping at checkout, "
-    "then the position query) nor a read on a replica: with statement_timeout unset, a replica "
-    "that stops answering (frozen VM, a partition that drops packets) holds reads up for as "
-    "long as it is frozen, while the primary is up"
-)
+# Found in review: nothing bounds the router's replica check (_caught_up: the pool's pre-ping at
+# checkout, then the position query) nor a read on a replica: with statement_timeout unset, a
+# replica that stops answering (frozen VM, a partition that drops packets) holds reads up for
+# as long as it is frozen, while the primary is up
 async def test_a_replica_that_stops_answering_does_not_hold_reads_up(
     replicated: Replicated, open_db: OpenDatabase
 ):

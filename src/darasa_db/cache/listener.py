@@ -170,8 +170,11 @@ class CacheListener:
         deadline = loop.time() + self._timeout
         arrived = False
         while not arrived and (remaining := deadline - loop.time()) > 0:
-            async for notice in conn.notifies(timeout=remaining, stop_after=1):
-                arrived = self._receive(notice.payload) == token or arrived
+            batch = [n.payload async for n in conn.notifies(timeout=remaining, stop_after=1)]
+            if batch and self._settle is not None:
+                await self._settle(conn)  # other writers' notices may be in it
+            for payload in batch:
+                arrived = self._receive(payload) == token or arrived
         if not arrived:
             raise NotListenable(
                 f"the cache listener did not receive its own notice within {self._timeout:g} s "

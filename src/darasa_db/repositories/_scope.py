@@ -490,8 +490,8 @@ async def transaction_scope(
                 if scope.dirty:
                     try:
                         await router.wrote(conn)
-                    except BaseException:
-                        router.unsure()
+                    except BaseException:  # (a cancellation here is absorbed: committed)
+                        router.owe()
                         raise
             finally:
                 _OPEN.reset(token)

@@ -197,38 +197,23 @@ class PoolScope(Scope):
             load = partial(self._load_tuple, build, params, factory)  # cheaper than closures
             rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
             return list(rows)
-        return await self._read_with_retries(build, params, factory)
+        return await self._routed(False, self._fetch_fresh, build, params, factory)
 
     async def search(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
     ) -> list[T]:
         self.invalidator.ensure_listening()
-        return await self._read_with_retries(build, params, factory, binary=True)
+        return await self._routed(False, self._fetch_fresh, build, params, factory, None, True)
 
     async def _load_tuple(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
     ) -> tuple[T, ...]:
-        return tuple(await self._read_with_retries(build, params, factory, cached=True))
+        return tuple(await self._routed(True, self._fetch_fresh, build, params, factory))
 
-    async def _read_with_retries(
-        self,
-        build: Build,
-        params: dict[str, Any],
-        factory: AsyncRowFactory[T],
-        *,
-        binary: bool = False,
-        cached: bool = False,
-    ) -> list[T]:
-        async def unit(conn: psycopg.AsyncConnection[Any]) -> list[T]:
-            return await self._fetch_fresh(conn, build, params, factory, binary=binary)
-
-        return await self._routed(unit, cached=cached)
-
-    async def _routed(
-        self, unit: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]], *, cached: bool = False
-    ) -> T:
-        """Run the read-only `unit` where the router sends it; on a failure, where it sends it
-        next (another server), or again after a transient error."""
+    async def _routed(self, cached: bool, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """`work(conn, *args)`, read-only, where the router sends it (`cached`: a cache load);
+        on a failure, where it sends it next (another server), or again after a transient
+        error."""
         router = self.router
         connector = await router.reader(cached=cached) if router.replicas else self.connector
         retries = self.connector.settings.read_retries
@@ -236,7 +221,7 @@ class PoolScope(Scope):
         while True:
             try:
                 async with connector.connection() as conn:
-                    return await unit(conn)
+                    return await work(conn, *args)
             except DarasaDBError as exc:
                 elsewhere = connector is not self.connector or isinstance(
                     exc, DatabaseUnavailableError
@@ -257,7 +242,6 @@ class PoolScope(Scope):
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
         parent_id: object = None,
-        *,
         binary: bool = False,
     ) -> list[T]:
         """`_fetch` on a pooled connection, run again once after a stale plan (it never ran)."""
@@ -287,7 +271,8 @@ class PoolScope(Scope):
             async with self.connector.connection() as conn:
                 sent = True
                 rows = await self._fetch_fresh(conn, build, params, factory, parent_id)
-                await self.router.wrote(conn)
+                if self.router.replicas:
+                    await self.router.wrote(conn)
         except BaseException:  # it may have committed (lost connection, cancelled): invalidate
             if sent:
                 self.router.unsure()
@@ -318,15 +303,14 @@ class PoolScope(Scope):
 
     async def snapshot(self, work: Work) -> Any:
         """In one REPEATABLE READ, READ ONLY transaction, routed like a read."""
+        return await self._routed(False, self._snapshot_on, work)
 
-        async def unit(conn: psycopg.AsyncConnection[Any]) -> Any:
-            async with conn.transaction():
-                await conn.execute(
-                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", prepare=False
-                )
-                return await self._guarded(work, conn)
-
-        return await self._routed(unit)
+    async def _snapshot_on(self, conn: psycopg.AsyncConnection[Any], work: Work) -> Any:
+        async with conn.transaction():
+            await conn.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", prepare=False
+            )
+            return await self._guarded(work, conn)
 
     def _refuse_inside_transaction(self) -> None:
         if _open_transaction(self.connector) is not None:

@@ -49,7 +49,8 @@ def test_a_malformed_replica_url_names_the_variable_and_the_position_without_the
     message = str(raised.value)
     assert "DATABASE_REPLICA_URLS" in message
     assert "replica 2 of 2" in message
-    assert "hunter2" not in message and "secret" not in message
+    assert "hunter2" not in message
+    assert "secret" not in message
 
 
 def test_a_replica_url_without_a_host_is_refused() -> None:
@@ -59,7 +60,8 @@ def test_a_replica_url_without_a_host_is_refused() -> None:
 
 def test_passwords_of_replicas_are_masked_in_repr() -> None:
     settings = DatabaseSettings(url=PRIMARY, replica_urls=("postgresql://app:hunter2@r1/app",))
-    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings)
     assert "postgresql://app:***@r1/app" in repr(settings)
 
 

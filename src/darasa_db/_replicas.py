@@ -44,12 +44,12 @@ RECHECK = 1.0
 frozen replica is found within this)."""
 
 
-async def _position(conn: psycopg.AsyncConnection[Any], query: str) -> tuple[Any, int]:
-    cur = await conn.execute(query)
+async def _insert_position(conn: psycopg.AsyncConnection[Any]) -> int:
+    """The primary's WAL insert position (at or past every commit it has acknowledged)."""
+    cur = await conn.execute(_INSERT_POSITION)
     row = await cur.fetchone()
     assert row is not None
-    *rest, lsn = row
-    return (rest[0] if rest else None), int(lsn or 0)
+    return int(row[0])
 
 
 class _Replica:
@@ -114,7 +114,7 @@ class ReadRouter:
         fails, the write stands: the next read asks the primary)."""
         if self.replicas:
             try:
-                _, lsn = await _position(conn, _INSERT_POSITION)
+                lsn = await _insert_position(conn)
             except psycopg.Error:
                 self.owe()
                 return
@@ -134,7 +134,7 @@ class ReadRouter:
     async def saw_invalidation(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Record the primary's position on `conn` (the listener's) before invalidations are
         applied: cache loads after them read no replica that is behind it."""
-        _, lsn = await _position(conn, _INSERT_POSITION)
+        lsn = await _insert_position(conn)
         self.invalidated = max(self.invalidated, lsn)
 
     # ------------------------------------------------------------------ choosing
@@ -213,10 +213,14 @@ class ReadRouter:
         replica.replayed = max(replica.replayed, lsn)
         return replica.replayed >= needed
 
-    async def _replay_position(self, replica: _Replica) -> tuple[Any, int] | None:
+    async def _replay_position(self, replica: _Replica) -> tuple[bool, int] | None:
+        """Whether the replica is in recovery, and its replay position; None when it failed."""
         try:
             async with replica.connector.connection() as conn:
-                return await _position(conn, _REPLAY_POSITION)
+                cur = await conn.execute(_REPLAY_POSITION)
+                row = await cur.fetchone()
+            assert row is not None
+            return bool(row[0]), int(row[1] or 0)
         except DarasaDBError as exc:
             if not _busy(replica.connector, exc):
                 await replica.reset(str(exc))
@@ -234,7 +238,7 @@ class ReadRouter:
         try:
             async with asyncio.timeout(None if self._paid < owed else CATCH_UP_WAIT):
                 async with self.primary.connection() as conn:
-                    _, lsn = await _position(conn, _INSERT_POSITION)
+                    lsn = await _insert_position(conn)
             self.written = max(self.written, lsn)
             self._paid = max(self._paid, owed)
         except (DarasaDBError, TimeoutError) as exc:

@@ -106,11 +106,7 @@ async def test_close_leaves_no_connection_on_the_replica_and_reads_raise(
     await db.close()
     with pytest.raises(DarasaDBError, match="closed"):
         await db.users.get(ada.id)
-    for _ in range(50):  # backends end a moment after their client hangs up
-        if _our_backends(replicated.replica_url) == 0:
-            break
-        await asyncio.sleep(0.1)
-    assert _our_backends(replicated.replica_url) == 0
+    assert await asyncio.to_thread(_wait_no_backends, replicated.replica_url)
 
 
 def test_one_database_with_a_replica_serves_successive_event_loops(replicated: Replicated):
@@ -135,6 +131,7 @@ def test_one_database_with_a_replica_serves_successive_event_loops(replicated: R
 
 
 def _wait_no_backends(url: str) -> bool:
+    """True once `url` holds none of our backends (they end a moment after their client)."""
     for _ in range(50):
         if _our_backends(url) == 0:
             return True

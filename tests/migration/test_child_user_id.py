@@ -110,7 +110,7 @@ def test_rows_written_before_the_migration_get_their_job_infos_user_id(empty_dat
     owners = seed(url)
     updated = stamps(url)
 
-    assert migrate.upgrade(url) == [AFTER]
+    assert migrate.upgrade(url, AFTER) == [AFTER]
 
     after = children(url)
     assert {id: user_id for id, (user_id, _) in after.items()} == owners
@@ -210,7 +210,7 @@ def test_downgrade_gives_back_the_previous_schema_and_keeps_the_rows(empty_datab
     owners = seed(url)
     before = {table: constraints(url, table) for table in ("job_info", *CHILDREN)}
     policies = {table: policy(url, table) for table in CHILDREN}
-    migrate.upgrade(url)
+    migrate.upgrade(url, AFTER)
     assert "user_id" in policy(url, "questions")
     assert "job_info" not in policy(url, "questions")
 
@@ -238,7 +238,7 @@ def test_downgrade_gives_back_the_previous_schema_and_keeps_the_rows(empty_datab
         job,
     )
 
-    assert migrate.upgrade(url) == [AFTER]
+    assert migrate.upgrade(url, AFTER) == [AFTER]
     backfilled = {id: user_id for id, (user_id, _) in children(url).items()}
     assert {id: backfilled[id] for id in owners} == owners
     assert sorted(backfilled.values()).count("alice") == 3

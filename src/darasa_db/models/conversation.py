@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +25,11 @@ class ConversationRow(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     messages: Mapped[list[Any]] = mapped_column(
         JSONB, nullable=False, server_default=text("'[]'::jsonb")
     )
+    messages_version: Mapped[int | None] = mapped_column(BigInteger, sort_order=20)
+    """The state of `messages`: a new value of a sequence at each change (migration 0006's
+    trigger); NULL for a conversation created before 0006 and not changed since."""
+    previous_messages_version: Mapped[int | None] = mapped_column(BigInteger, sort_order=20)
+    """`messages_version` before the last change of `messages`."""
 
     __table_args__ = (
         Index("ix_conversations_updated_at", "updated_at"),

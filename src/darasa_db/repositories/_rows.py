@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from darasa_db._compat import fast_constructor
 from darasa_db.errors import StatementMismatchError
 
-__all__ = ["assembler", "checked_row", "model_row", "scalar_column"]
+__all__ = ["assembler", "checked_row", "constructor", "model_row", "scalar_column", "values_row"]
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -57,15 +57,7 @@ def model_row(
 
     `decode` maps a field to the function that turns its column's value into the field's.
     """
-    fast = fast_constructor(model)
-    fields = fast[0] if fast else tuple(model.model_fields)
-    if fast:
-        make = fast[1]
-    else:
-
-        def make(values: Sequence[Any]) -> M:
-            return model.model_construct(**dict(zip(fields, values, strict=False)))
-
+    fields, make = constructor(model)
     if not decode:
         return _checked(fields, make)
     steps = tuple((fields.index(name), function) for name, function in decode.items())
@@ -78,6 +70,24 @@ def model_row(
         return assemble(changed)
 
     return _checked(fields, decoded)
+
+
+def constructor(model: type[M]) -> tuple[tuple[str, ...], Callable[[Sequence[Any]], M]]:
+    """`(fields, make)`: `make(values)` builds `model` from trusted values in field order."""
+    fast = fast_constructor(model)
+    if fast:
+        return fast
+    fields = tuple(model.model_fields)
+
+    def make(values: Sequence[Any]) -> M:
+        return model.model_construct(**dict(zip(fields, values, strict=False)))
+
+    return fields, make
+
+
+def values_row(columns: Sequence[str], make: Callable[[Sequence[Any]], T]) -> BaseRowFactory[T]:
+    """Rows as `make(values)`, from results whose columns are exactly `columns` in order."""
+    return _checked(tuple(columns), make)
 
 
 def checked_row(columns: Sequence[str], build: Callable[..., T]) -> BaseRowFactory[T]:

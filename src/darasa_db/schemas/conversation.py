@@ -35,29 +35,76 @@ class Messages(Sequence[Message]):
     messages are looked at.
     """
 
-    __slots__ = ("_decode", "_items", "_source")
+    __slots__ = ("_decode", "_items", "_source", "_tail", "_version")
 
     def __init__(self, items: Iterable[Message] = ()) -> None:
         self._items: tuple[Message, ...] | None = tuple(items)
-        self._source: str | None = None
+        self._source: str | tuple[Message, ...] | None = None
         self._decode: Callable[[str], tuple[Message, ...]] | None = None
+        self._tail: tuple[Message, ...] = ()
+        self._version: int | None = None
 
     @classmethod
-    def decoded_later(cls, source: str, decode: Callable[[str], tuple[Message, ...]]) -> Messages:
-        """The messages `decode(source)` will give, decoded the first time they are needed."""
+    def decoded_later(
+        cls,
+        source: str,
+        decode: Callable[[str], tuple[Message, ...]],
+        *,
+        version: int | None = None,
+    ) -> Messages:
+        """The messages `decode(source)` will give, decoded the first time they are needed.
+
+        `version` is the stored `messages_version` they were read at, if known.
+        """
         lazy = cls.__new__(cls)
         lazy._items, lazy._source, lazy._decode = None, source, decode
+        lazy._tail, lazy._version = (), version
         return lazy
+
+    def extended(self, tail: tuple[Message, ...], *, version: int | None) -> Messages:
+        """These messages followed by `tail`, at stored version `version`, without decoding
+        these (their own decoding, if it happens, is shared)."""
+        joined = type(self).__new__(type(self))
+        joined._items, joined._version = None, version
+        source, decode = self._lazy()
+        if source is None:
+            joined._source, joined._decode, joined._tail = self.as_tuple(), None, tail
+        else:
+            joined._source, joined._decode, joined._tail = source, decode, self._tail + tail
+        return joined
+
+    def _lazy(
+        self,
+    ) -> tuple[str | tuple[Message, ...] | None, Callable[[str], tuple[Message, ...]] | None]:
+        """`(source, decode)` while still undecoded, else `(None, None)`. `as_tuple` sets
+        `_items` before it clears these, so a source read as None means `_items` is set."""
+        source, decode = self._source, self._decode
+        if source is None or (decode is None and isinstance(source, str)):
+            return None, None
+        return source, decode
+
+    @property
+    def _size(self) -> int:
+        """About how many characters of stored JSON these messages take, without decoding."""
+        source, _ = self._lazy()
+        if isinstance(source, str):
+            return len(source) + _json_size(self._tail)
+        return _json_size(source or self._items or ()) + _json_size(self._tail)
 
     def as_tuple(self) -> tuple[Message, ...]:
         """The messages as a tuple."""
         items = self._items
         if items is None:
-            source, decode = self._source, self._decode
-            assert source is not None
-            assert decode is not None
-            items = self._items = decode(source)  # idempotent: a concurrent decode is harmless
-            self._source = self._decode = None
+            source, decode = self._lazy()
+            if source is None:  # decoded meanwhile by another thread
+                decoded = self._items
+                assert decoded is not None
+                return decoded
+            if isinstance(source, str):
+                assert decode is not None
+                source = decode(source)
+            items = self._items = source + self._tail  # idempotent: a concurrent decode is harmless
+            self._source = self._decode = None  # `_tail` stays: a concurrent decode may read it
         return items
 
     @overload
@@ -87,7 +134,12 @@ class Messages(Sequence[Message]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Messages):
-            if self._items is None and other._items is None and self._source == other._source:
+            if (
+                self._items is None
+                and other._items is None
+                and self._source == other._source
+                and self._tail == other._tail
+            ):
                 return True  # the same stored JSON: the same messages, nothing to decode
             return self.as_tuple() == other.as_tuple()
         if isinstance(other, tuple):
@@ -137,6 +189,10 @@ class Messages(Sequence[Message]):
                 _as_tuple, return_schema=items
             ),
         )
+
+
+def _json_size(messages: Iterable[Message]) -> int:
+    return sum(len(m.content) + 32 for m in messages)
 
 
 def _as_tuple(value: Iterable[Message]) -> tuple[Message, ...]:

@@ -264,7 +264,10 @@ async def _append(
     """One message appended to a conversation of `start` messages (reset before each batch).
 
     The baseline is the bare `UPDATE … RETURNING id`; a second raw contender returns the whole
-    row (the messages as jsonb, decoded), which is what darasa-db's result has to carry. All
+    row (the messages as jsonb, decoded), which is what darasa-db's result has to carry. On a
+    long conversation a second darasa-db contender forgets the messages it holds before each
+    call, so the server sends them back (a process's first append to a conversation, or any
+    append after another process changed it). All
     contenders append to the same row, so that they share its storage state (TOAST chunks,
     dead versions), which weighs on the server's rewrite of a long value.
     """
@@ -274,6 +277,10 @@ async def _append(
     payload = Jsonb([MESSAGE])
 
     async def darasa() -> Any:
+        return await db.conversations.append_messages(mine, [message], user_id=user_id)
+
+    async def darasa_unheld() -> Any:
+        db.conversations._known.forget(mine)  # as a process that never read it: sent back
         return await db.conversations.append_messages(mine, [message], user_id=user_id)
 
     async def raw() -> Any:
@@ -297,6 +304,9 @@ async def _append(
     ]
     if db.cache is not None:
         contenders.pop()  # the listener block compares with the baseline only
+    elif start > 10:
+        unheld = f"{name}, messages not held by the process"
+        contenders.append(Contender(unheld, darasa_unheld, reset=reset(mine)))
     return await compare(
         _listening(f"conversations.append_messages ({start:,} messages)", db),
         contenders,

@@ -1,0 +1,223 @@
+"""`Messages.extended`: held messages followed by an append's, still a tuple of `Message`.
+
+An append whose `Database` holds the messages it started from returns them `.extended(tail)`
+without decoding them; whatever the caller does with the result must see exactly the tuple of
+all the messages. `_items` is None while a `Messages` is undecoded (internal, read here only
+to prove that a step did not decode).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pickle
+import sys
+import threading
+import time
+import uuid
+
+from darasa_db.schemas import Conversation, Message
+from darasa_db.schemas.conversation import Messages
+
+HELD = (Message(role="system", content="be brief"), Message(role="user", content="hi"))
+TAIL = (Message(role="assistant", content="hello"), Message(role="user", content='é\u2603\n"'))
+ALL = HELD + TAIL
+
+
+def _decode(text: str) -> tuple[Message, ...]:
+    return tuple(Message(**item) for item in json.loads(text))
+
+
+def _lazy(messages: tuple[Message, ...] = HELD, version: int | None = 1) -> Messages:
+    text = json.dumps([m.model_dump() for m in messages])
+    return Messages.decoded_later(text, _decode, version=version)
+
+
+def _extended() -> Messages:
+    return _lazy().extended(TAIL, version=2)
+
+
+def test_extending_decodes_nothing_and_keeps_the_new_version():
+    held = _lazy()
+    extended = held.extended(TAIL, version=7)
+
+    assert extended._items is None  # internal: still undecoded
+    assert held._items is None
+    assert extended._version == 7
+    assert held._version == 1
+    assert extended.as_tuple() == ALL
+    assert held.as_tuple() == HELD  # the held messages are not changed by the extension
+
+
+def test_extended_messages_equal_the_tuple_and_the_decoded_messages():
+    assert _extended() == ALL
+    assert ALL == _extended()  # noqa: SIM300 - the tuple on the left, on purpose
+    assert _extended() == Messages(ALL)
+    assert Messages(ALL) == _extended()
+    assert _extended() == _lazy(ALL)  # as a read of the stored JSON gives them
+    assert _extended() == _extended()  # both undecoded: same source, same tail
+    assert _extended() != HELD
+    assert _extended() != _lazy()
+    assert _extended() != list(ALL)
+    assert (_extended() != ALL) is False
+
+
+def test_extensions_of_the_same_messages_by_different_tails_differ():
+    held = _lazy()
+    one = held.extended(TAIL[:1], version=2)
+    other = held.extended(TAIL[1:], version=2)
+
+    assert one != other  # same source, different tails: must not be taken as the same JSON
+    assert one == HELD + TAIL[:1]
+    assert other == HELD + TAIL[1:]
+    assert held.extended((), version=2) == held
+
+
+def test_extended_messages_hash_like_the_tuple():
+    assert hash(_extended()) == hash(ALL)
+    assert len({_extended(), Messages(ALL), ALL}) == 1
+
+
+def test_extended_messages_measure_index_slice_and_iterate_as_a_tuple():
+    extended = _extended()
+
+    assert len(_extended()) == 4
+    assert extended[0] == ALL[0]
+    assert extended[-1] == TAIL[-1]
+    assert extended[1:3] == ALL[1:3]
+    assert isinstance(extended[1:3], tuple)
+    assert extended[::-1] == ALL[::-1]
+    assert list(_extended()) == list(ALL)
+    assert list(reversed(_extended())) == list(reversed(ALL))
+    assert TAIL[0] in _extended()
+    assert _extended().index(TAIL[1]) == 3
+    assert _extended().count(HELD[0]) == 1
+    assert _extended() + (HELD[0],) == (*ALL, HELD[0])  # noqa: RUF005
+    assert (HELD[0],) + _extended() == (HELD[0], *ALL)  # noqa: RUF005
+    assert bool(_extended())
+    assert not Messages().extended((), version=1)
+    assert repr(_extended()) == repr(ALL)
+
+
+def test_extended_messages_survive_a_pickle_round_trip():
+    restored = pickle.loads(pickle.dumps(_extended()))  # pickled undecoded
+
+    assert type(restored) is Messages
+    assert restored == ALL
+    assert restored._items == ALL  # internal: it arrives decoded, with no decoder to pickle
+    assert pickle.loads(pickle.dumps(_lazy().extended((), version=3))) == HELD
+
+
+def test_extending_decoded_messages_gives_the_tuple_of_all():
+    decoded = _lazy()
+    assert decoded.as_tuple() == HELD  # decoded before the extension
+
+    extended = decoded.extended(TAIL, version=2)
+
+    assert extended == ALL
+    assert Messages(HELD).extended(TAIL, version=2) == ALL
+    assert Messages().extended(TAIL, version=2) == TAIL
+    again = extended.extended(TAIL[:1], version=3)  # an extension of a decoded extension
+    assert extended.as_tuple() == ALL
+    assert again == (*ALL, TAIL[0])
+
+
+def test_extending_an_extension_keeps_every_tail_in_order():
+    first = _extended()
+    second = first.extended(HELD, version=3)
+
+    assert second._items is None  # internal: extending an undecoded extension decodes nothing
+    assert first._items is None
+    assert second == ALL + HELD
+    assert first == ALL  # the first extension is unchanged
+
+
+def test_a_chain_of_3000_extensions_never_recurses():
+    assert sys.getrecursionlimit() < 3000 * 2  # a recursive decoding would overflow here
+    extended = _lazy()
+    added = []
+    for i in range(3000):
+        message = Message(role="user", content=f"m{i}")
+        added.append(message)
+        extended = extended.extended((message,), version=i + 2)
+
+    assert extended._items is None  # internal: nothing was decoded along the chain
+    assert len(extended) == 3002
+    assert extended == HELD + tuple(added)
+    assert hash(extended) == hash(HELD + tuple(added))
+    assert pickle.loads(pickle.dumps(extended)) == extended
+
+
+def test_a_chain_of_extensions_decoded_at_every_step_gives_the_same():
+    lazy = decoded = _lazy()
+    for i in range(300):
+        message = (Message(role="assistant", content=str(i)),)
+        lazy = lazy.extended(message, version=i)
+        decoded = decoded.extended(message, version=i)
+        decoded.as_tuple()  # decoded each time: the next extension starts from a tuple
+    assert lazy == decoded
+    assert len(lazy) == 302
+
+
+def _read_from_threads(messages: Messages, threads: int) -> list[tuple[object, ...]]:
+    """What `threads` threads, started together, read of `messages` at once."""
+    barrier = threading.Barrier(threads)
+    results: list[tuple[object, ...]] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            barrier.wait()
+            results.append((messages.as_tuple(), len(messages), messages[-1]))
+        except BaseException as exc:  # collected: an exception in a thread is otherwise lost
+            errors.append(exc)
+
+    started = [threading.Thread(target=read) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    assert errors == []
+    return results
+
+
+def test_concurrent_decoding_from_threads_gives_one_result():
+    def slow_decode(text: str) -> tuple[Message, ...]:
+        time.sleep(0.001)  # let the other threads into the window between check and store
+        return _decode(text)
+
+    text = json.dumps([m.model_dump() for m in HELD])
+    for round in range(30):
+        extended = Messages.decoded_later(text, slow_decode, version=1).extended(TAIL, version=2)
+        if round % 2:
+            extended = extended.extended((), version=3)  # a second level of extension too
+
+        results = _read_from_threads(extended, 8)
+
+        assert results == [(ALL, 4, TAIL[-1])] * 8
+        assert extended == ALL
+
+
+def test_a_conversation_with_extended_messages_equals_and_dumps_as_the_decoded_one():
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+    def conversation(messages: object) -> Conversation:
+        return Conversation.model_validate(
+            {
+                "id": uuid.UUID(int=1),
+                "user_id": "u",
+                "title": "t",
+                "messages": messages,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+
+    extended, decoded = conversation(_extended()), conversation(list(ALL))
+
+    assert extended.messages._items is None  # internal: validation kept it undecoded
+    assert extended == decoded
+    assert extended.model_dump() == decoded.model_dump()
+    assert extended.model_dump_json() == decoded.model_dump_json()
+    assert Conversation.model_validate_json(extended.model_dump_json()) == decoded
+    assert pickle.loads(pickle.dumps(extended)) == decoded

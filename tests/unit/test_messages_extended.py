@@ -8,13 +8,13 @@ to prove that a step did not decode).
 
 from __future__ import annotations
 
-import datetime
 import json
 import pickle
 import sys
 import threading
 import time
-import uuid
+
+from test_messages import _conversation
 
 from darasa_db.schemas import Conversation, Message
 from darasa_db.schemas.conversation import Messages
@@ -199,21 +199,7 @@ def test_concurrent_decoding_from_threads_gives_one_result():
 
 
 def test_a_conversation_with_extended_messages_equals_and_dumps_as_the_decoded_one():
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-
-    def conversation(messages: object) -> Conversation:
-        return Conversation.model_validate(
-            {
-                "id": uuid.UUID(int=1),
-                "user_id": "u",
-                "title": "t",
-                "messages": messages,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-
-    extended, decoded = conversation(_extended()), conversation(list(ALL))
+    extended, decoded = _conversation(_extended()), _conversation(list(ALL))
 
     assert extended.messages._items is None  # internal: validation kept it undecoded
     assert extended == decoded

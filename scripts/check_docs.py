@@ -38,6 +38,8 @@ PUBLIC_MODULES = (
     "darasa_db.errors",
     "darasa_db.settings",
     "darasa_db.telemetry",
+    "darasa_db.rls",
+    "darasa_db.search_index",
 )
 PAGES = (
     "index",

@@ -194,6 +194,29 @@ def _rls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_index(args: argparse.Namespace) -> int:
+    from darasa_db import search_index
+
+    settings = resolve_settings(args)
+    schema = settings.schema_name
+    if args.action == "drop":
+        dropped = search_index.drop(settings.url, schema=schema)
+        print(f"{search_index.INDEX} in {_where(settings)}: {'dropped' if dropped else 'missing'}")
+        return 0
+    if args.action == "build":
+        built = search_index.build(
+            settings.url,
+            schema=schema,
+            maintenance_work_mem=args.maintenance_work_mem,
+            concurrently=args.concurrently,
+        )
+        print(f"{search_index.INDEX} in {_where(settings)}: {'built' if built else 'valid'}")
+        return 0
+    state = search_index.status(settings.url, schema=schema)
+    print(f"{search_index.INDEX} in {_where(settings)}: {state}")
+    return 0 if state == "valid" else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -292,6 +315,21 @@ def build_parser() -> argparse.ArgumentParser:
     policies = add("rls", _rls, "enable, disable or show row-level security on our tables")
     policies.add_argument("action", choices=("enable", "disable", "status"))
     policies.add_argument("--force", action="store_true", help="apply it to the table owner too")
+    index = add(
+        "search-index",
+        _search_index,
+        "show (exit 1 unless valid), drop or build the HNSW index of the embeddings "
+        "(drop it before an initial bulk load, build it after)",
+    )
+    index.add_argument("action", choices=("status", "drop", "build"))
+    index.add_argument(
+        "--maintenance-work-mem",
+        metavar="SIZE",
+        help="for the build's session, e.g. 2GB (at least the graph's size)",
+    )
+    index.add_argument(
+        "--concurrently", action="store_true", help="let writes go on during the build"
+    )
     add("demo", _demo, "run the application's flows end to end, then delete what they made")
     server = add("embedded", _embedded, "show, stop, or print the URL of the embedded server")
     server.add_argument(

@@ -16,6 +16,7 @@ from darasa_db.migrate import Target, _connect
 __all__ = ["OWNED_TABLES", "disable", "enable", "status"]
 
 OWNED_TABLES = ("users", "job_info", "questions", "interviews", "documents", "conversations")
+"""The tables that carry row-level security policies (migrations 0002 and 0005)."""
 
 
 def _alter(connection: Connection, schema: str, clauses: tuple[str, ...]) -> None:

@@ -55,6 +55,29 @@ async def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return await cursor.fetchall() if cursor.description else []
 
 
+REDACT = "messages = jsonb_set(messages, '{2,content}', '\"[redacted]\"')"
+
+
+async def edit(url: str, chat: Conversation, change: str, *params: Any) -> None:
+    """`UPDATE … SET change` of `chat`'s row, by raw SQL."""
+    await sql(url, f"UPDATE darasa.conversations SET {change} WHERE id = %s", *params, chat.id)
+
+
+async def back_up(url: str, chat: Conversation) -> None:
+    """A copy of `chat`'s row as it is now, version columns and all."""
+    await sql(
+        url,
+        "CREATE TABLE darasa_backup AS SELECT * FROM darasa.conversations WHERE id = %s",
+        chat.id,
+    )
+
+
+async def restore(url: str, chat: Conversation) -> None:
+    """`chat`'s row deleted and put back from `back_up`'s copy (`INSERT … SELECT *`)."""
+    await sql(url, "DELETE FROM darasa.conversations WHERE id = %s", chat.id)
+    await sql(url, "INSERT INTO darasa.conversations SELECT * FROM darasa_backup")
+
+
 async def stored(db: Database, conversation: Conversation) -> Conversation:
     """The conversation as `db` reads it now."""
     found = await db.conversations.get(conversation.id, user_id=conversation.user_id)
@@ -126,16 +149,28 @@ async def test_a_redaction_by_raw_sql_between_appends_is_in_the_next_result(
     darasa_db: Database, fresh: Database, chat: Conversation, darasa_database_url: str
 ):
     await append(darasa_db, chat, "my card is 4111 1111 1111 1111")
-    await sql(
-        darasa_database_url,
-        "UPDATE darasa.conversations SET messages = jsonb_set(messages, '{2,content}', "
-        "'\"[redacted]\"') WHERE id = %s",
-        chat.id,
-    )
+    await edit(darasa_database_url, chat, REDACT)
 
     after = await append(darasa_db, chat, "thanks")
 
     assert not took_held_messages(after)
+    assert contents(after) == ["be brief", "hello", "[redacted]", "thanks"]
+    assert after == await stored(fresh, chat)
+
+
+async def test_a_redaction_that_skips_triggers_is_in_the_next_result(
+    darasa_db: Database, fresh: Database, chat: Conversation, darasa_database_url: str
+):
+    """An operator redacts without moving `updated_at`, skipping triggers the usual way
+    (`session_replication_role = replica`, as pg_restore and logical replication's apply do):
+    the next append must not give the held, unredacted, message back."""
+    await append(darasa_db, chat, "my card is 4111 1111 1111 1111")
+    async with await psycopg.AsyncConnection.connect(darasa_database_url, autocommit=True) as conn:
+        await conn.execute("SET session_replication_role = replica")
+        await conn.execute(f"UPDATE darasa.conversations SET {REDACT} WHERE id = %s", (chat.id,))
+
+    after = await append(darasa_db, chat, "thanks")
+
     assert contents(after) == ["be brief", "hello", "[redacted]", "thanks"]
     assert after == await stored(fresh, chat)
 
@@ -153,14 +188,12 @@ async def test_a_raw_edit_that_sets_the_version_back_is_still_seen(
         chat.id,
     )
     assert version == held.messages._version
-    await sql(
+    await edit(
         darasa_database_url,
-        "UPDATE darasa.conversations SET messages = jsonb_set(messages, '{2,content}', "
-        "'\"[redacted]\"'), messages_version = %s, previous_messages_version = %s "
-        "WHERE id = %s",
+        chat,
+        REDACT + ", messages_version = %s, previous_messages_version = %s",
         version,
         previous,
-        chat.id,
     )
 
     after = await append(darasa_db, chat, "ok")
@@ -172,16 +205,8 @@ async def test_a_raw_edit_that_sets_the_version_back_is_still_seen(
 async def test_a_raw_rewrite_to_the_same_messages_still_equals_get(
     darasa_db: Database, fresh: Database, chat: Conversation, darasa_database_url: str
 ):
-    await sql(
-        darasa_database_url,
-        "UPDATE darasa.conversations SET messages = messages WHERE id = %s",
-        chat.id,
-    )
-    await sql(
-        darasa_database_url,
-        "UPDATE darasa.conversations SET messages = messages - 0 WHERE id = %s",
-        chat.id,
-    )
+    await edit(darasa_database_url, chat, "messages = messages")
+    await edit(darasa_database_url, chat, "messages = messages - 0")
 
     after = await append(darasa_db, chat, "next")
 
@@ -330,15 +355,10 @@ async def test_a_conversation_restored_from_a_copy_of_its_row_equals_get(
     darasa_db: Database, fresh: Database, chat: Conversation, darasa_database_url: str
 ):
     """The copy carries the version columns it was taken with (`INSERT … SELECT *`)."""
-    await sql(
-        darasa_database_url,
-        "CREATE TABLE darasa_backup AS SELECT * FROM darasa.conversations WHERE id = %s",
-        chat.id,
-    )
+    await back_up(darasa_database_url, chat)
     await append(darasa_db, chat, "lost in the restore")
     await append(darasa_db, chat, "lost too")
-    await sql(darasa_database_url, "DELETE FROM darasa.conversations WHERE id = %s", chat.id)
-    await sql(darasa_database_url, "INSERT INTO darasa.conversations SELECT * FROM darasa_backup")
+    await restore(darasa_database_url, chat)
 
     after = await append(darasa_db, chat, "after the restore")
 
@@ -354,14 +374,9 @@ async def test_a_restore_while_another_database_held_the_backed_up_state_equals_
 ):
     """`fresh` holds the state the copy was taken at; others append; the copy comes back."""
     await stored(fresh, chat)  # held by fresh at the backed-up version
-    await sql(
-        darasa_database_url,
-        "CREATE TABLE darasa_backup AS SELECT * FROM darasa.conversations WHERE id = %s",
-        chat.id,
-    )
+    await back_up(darasa_database_url, chat)
     await append(darasa_db, chat, "lost in the restore")
-    await sql(darasa_database_url, "DELETE FROM darasa.conversations WHERE id = %s", chat.id)
-    await sql(darasa_database_url, "INSERT INTO darasa.conversations SELECT * FROM darasa_backup")
+    await restore(darasa_database_url, chat)
 
     after = await append(fresh, chat, "after the restore")
 
@@ -392,11 +407,7 @@ async def test_rename_returns_the_messages_get_returns_held_or_not(
     assert renamed == await stored(fresh, chat)
     assert contents(renamed) == ["be brief", "hello", "Q"]
 
-    await sql(
-        darasa_database_url,
-        "UPDATE darasa.conversations SET messages = messages - 1 WHERE id = %s",
-        chat.id,
-    )
+    await edit(darasa_database_url, chat, "messages = messages - 1")
     renamed = await darasa_db.conversations.rename(chat.id, "After edit", user_id=chat.user_id)
     assert contents(renamed) == ["be brief", "Q"]
     assert renamed == await stored(fresh, chat)

@@ -19,11 +19,14 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 
 from darasa_db import Database, DatabaseSettings, Transaction, rls
-from darasa_db.schemas import Conversation, ConversationCreate, User, UserUpsert
+from darasa_db.repositories import conversations
+from darasa_db.schemas import Conversation, ConversationCreate, Message, User, UserUpsert
 from integration.helpers import message
 from rls.test_row_level_security import app_url  # noqa: F401 - the non-owner role, reused
+from security.test_hostile_input import load_corpus
 
 HELLO = [message("be brief", "system"), message("hello")]
 
@@ -143,6 +146,59 @@ async def test_a_long_conversation_appended_to_many_times_stays_exactly_get(
     assert current == await stored(fresh, chat)
     assert len(current.messages) == 2 + 1000 + 30
     assert contents(current)[-1] == "turn 29"
+
+
+async def test_hostile_contents_appended_one_by_one_equal_get(
+    darasa_db: Database, fresh: Database, chat: Conversation
+):
+    """The appended messages are taken as sent, the rest as stored: every string of the
+    hostile corpus must come back from an elided append exactly as `get` decodes it."""
+    texts = [value for value in load_corpus() if isinstance(value, str)]
+    texts += ["\U0001f600" * 1000, "e\u0301" * 500, "\\" * 1001, "\u2028\u2029", "\t\r\n"]
+    stored_texts = [m.content for m in HELLO]
+    for text in texts:
+        try:
+            data = Message(role="assistant", content=text)
+        except ValidationError:
+            continue  # refused before any SQL (a NUL, a lone surrogate): nothing to compare
+        result = await darasa_db.conversations.append_messages(
+            chat.id, [data], user_id=chat.user_id
+        )
+        assert took_held_messages(result)
+        stored_texts.append(data.content)
+    assert len(stored_texts) > 50
+
+    expected = await stored(fresh, chat)
+    assert contents(result) == contents(expected) == stored_texts
+    assert result == expected
+    assert result.model_dump_json() == expected.model_dump_json()
+
+
+async def test_conversations_too_big_to_hold_or_evicted_still_equal_get(
+    darasa_database_url: str, fresh: Database, user: User, monkeypatch: pytest.MonkeyPatch
+):
+    """With room for about one conversation, appends to five in turn always find theirs
+    evicted, and a conversation bigger than the room is never held."""
+    monkeypatch.setattr(conversations, "KNOWN_CHARACTERS", 3_000)
+    async with Database(DatabaseSettings(url=darasa_database_url, test_mode=True)) as db:
+        chats = [
+            await db.conversations.create(
+                user.id, ConversationCreate(title=f"c{i}", messages=[message("x" * 2_000)])
+            )
+            for i in range(5)
+        ]
+        big = await db.conversations.create(
+            user.id, ConversationCreate(title="big", messages=[message("y" * 5_000)])
+        )
+        for round in range(3):
+            for chat in [*chats, big]:
+                result = await append(db, chat, f"r{round}")
+                assert not took_held_messages(result)  # evicted, or never held
+                assert result == await stored(fresh, chat)
+        again = await append(db, chats[-1], "just held")
+        assert took_held_messages(again)
+        assert again == await stored(fresh, chats[-1])
+        assert contents(again) == ["x" * 2_000, "r0", "r1", "r2", "just held"]
 
 
 async def test_a_redaction_by_raw_sql_between_appends_is_in_the_next_result(

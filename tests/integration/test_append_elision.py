@@ -546,6 +546,34 @@ async def test_cancelled_appends_leave_later_results_exactly_get(
     assert appended[-1] == "final"
 
 
+async def test_concurrent_appends_cancelled_at_random_leave_later_results_exactly_get(
+    darasa_db: Database, fresh: Database, chat: Conversation
+):
+    rng = random.Random(5)
+    completed: list[str] = []
+    for round in range(10):
+        texts = [f"r{round}.{i}" for i in range(5)]
+        tasks = [asyncio.create_task(append(darasa_db, chat, text)) for text in texts]
+        await asyncio.sleep(rng.uniform(0, 0.006))
+        for task in rng.sample(tasks, 2):
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for text, outcome in zip(texts, outcomes, strict=True):
+            if isinstance(outcome, Conversation):
+                completed.append(text)
+                assert outcome.messages[-1].content == text
+            else:
+                assert isinstance(outcome, asyncio.CancelledError)
+        after = await append(darasa_db, chat, f"check {round}")
+        completed.append(f"check {round}")
+        assert after == await stored(fresh, chat)
+
+    final = contents(await stored(fresh, chat))[2:]
+    assert len(final) == len(set(final))
+    assert set(completed) <= set(final)
+    assert len(final) <= 10 * 6
+
+
 def test_a_database_used_from_successive_event_loops_keeps_returning_get(
     darasa_database_url: str,
 ):

@@ -231,6 +231,43 @@ async def test_a_redaction_that_skips_triggers_is_in_the_next_result(
     assert after == await stored(fresh, chat)
 
 
+HOST_CHANGES = {
+    "upsert": "INSERT INTO darasa.conversations (id, user_id, title, messages) "
+    "VALUES (%(id)s, %(user)s, 'Prep', %(messages)s) "
+    "ON CONFLICT (id) DO UPDATE SET messages = EXCLUDED.messages",
+    "merge": "MERGE INTO darasa.conversations c USING (SELECT %(id)s::uuid AS id) s ON c.id = s.id "
+    "WHEN MATCHED THEN UPDATE SET messages = %(messages)s",
+    "update from": "UPDATE darasa.conversations c SET messages = s.m FROM "
+    "(SELECT %(id)s::uuid AS id, %(messages)s::jsonb AS m) s WHERE c.id = s.id",
+    "cte": "WITH s AS (SELECT %(messages)s::jsonb AS m) "
+    "UPDATE darasa.conversations SET messages = (SELECT m FROM s) WHERE id = %(id)s",
+    "function": "DO $$ BEGIN UPDATE darasa.conversations SET messages = '[]' "
+    "WHERE id = '%(id)s'; END $$",
+}
+
+
+@pytest.mark.parametrize("kind", list(HOST_CHANGES))
+async def test_every_kind_of_host_sql_that_changes_messages_is_in_the_next_result(
+    darasa_db: Database, fresh: Database, chat: Conversation, darasa_database_url: str, kind: str
+):
+    await append(darasa_db, chat, "before")
+    replaced = [{"role": "user", "content": f"by {kind}"}]
+    query = HOST_CHANGES[kind]
+    if kind == "function":  # a DO block takes no parameters: the id goes in as text
+        await sql(darasa_database_url, query.replace("%(id)s", str(chat.id)))
+        replaced = []
+    else:
+        params = {"id": chat.id, "user": chat.user_id, "messages": Jsonb(replaced)}
+        async with await psycopg.AsyncConnection.connect(darasa_database_url) as conn:
+            await conn.execute(query, params)  # type: ignore[arg-type]
+            await conn.commit()
+
+    after = await append(darasa_db, chat, "after")
+
+    assert contents(after) == [m["content"] for m in replaced] + ["after"]
+    assert after == await stored(fresh, chat)
+
+
 async def test_a_raw_edit_that_sets_the_version_back_is_still_seen(
     darasa_db: Database, fresh: Database, chat: Conversation, darasa_database_url: str
 ):

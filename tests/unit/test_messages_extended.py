@@ -8,11 +8,14 @@ to prove that a step did not decode).
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 
 from test_messages import _conversation
 
@@ -106,6 +109,8 @@ def test_extended_messages_survive_a_pickle_round_trip():
     assert restored == ALL
     assert restored._items == ALL  # internal: it arrives decoded, with no decoder to pickle
     assert pickle.loads(pickle.dumps(_lazy().extended((), version=3))) == HELD
+    assert copy.copy(_extended()) == ALL
+    assert copy.deepcopy(_extended()) == ALL
 
 
 def test_extending_decoded_messages_gives_the_tuple_of_all():
@@ -159,26 +164,30 @@ def test_a_chain_of_extensions_decoded_at_every_step_gives_the_same():
     assert len(lazy) == 302
 
 
-def _read_from_threads(messages: Messages, threads: int) -> list[tuple[object, ...]]:
-    """What `threads` threads, started together, read of `messages` at once."""
-    barrier = threading.Barrier(threads)
-    results: list[tuple[object, ...]] = []
+def _together(calls: list[Callable[[], object]]) -> list[object]:
+    """What each of `calls` returns, each run in a thread of its own, all started at once."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
     errors: list[BaseException] = []
 
-    def read() -> None:
+    def run(i: int) -> None:
         try:
             barrier.wait()
-            results.append((messages.as_tuple(), len(messages), messages[-1]))
+            results[i] = calls[i]()
         except BaseException as exc:  # collected: an exception in a thread is otherwise lost
             errors.append(exc)
 
-    started = [threading.Thread(target=read) for _ in range(threads)]
-    for thread in started:
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
         thread.start()
-    for thread in started:
+    for thread in threads:
         thread.join()
     assert errors == []
     return results
+
+
+def _read(messages: Messages) -> tuple[object, ...]:
+    return messages.as_tuple(), len(messages), messages[-1]
 
 
 def test_concurrent_decoding_from_threads_gives_one_result():
@@ -192,10 +201,22 @@ def test_concurrent_decoding_from_threads_gives_one_result():
         if round % 2:
             extended = extended.extended((), version=3)  # a second level of extension too
 
-        results = _read_from_threads(extended, 8)
+        results = _together([partial(_read, extended)] * 8)
 
         assert results == [(ALL, 4, TAIL[-1])] * 8
         assert extended == ALL
+
+
+def test_extending_while_other_threads_decode_the_same_messages():
+    text = json.dumps([m.model_dump() for m in HELD])
+    for _ in range(30):
+        held = Messages.decoded_later(text, _decode, version=1)
+
+        results = _together([partial(held.extended, TAIL, version=2), held.as_tuple] * 3)
+
+        assert results[0::2] == [ALL] * 3
+        assert results[1::2] == [HELD] * 3
+        assert held == HELD
 
 
 def test_a_conversation_with_extended_messages_equals_and_dumps_as_the_decoded_one():
@@ -207,3 +228,5 @@ def test_a_conversation_with_extended_messages_equals_and_dumps_as_the_decoded_o
     assert extended.model_dump_json() == decoded.model_dump_json()
     assert Conversation.model_validate_json(extended.model_dump_json()) == decoded
     assert pickle.loads(pickle.dumps(extended)) == decoded
+    assert extended.model_copy(deep=True) == decoded
+    assert Conversation.model_validate(extended.model_dump()) == decoded

@@ -219,16 +219,17 @@ async def test_a_database_that_lived_through_a_downgrade_and_upgrade_returns_get
     async with database(url) as db:
         held = await append(db, one, "held before the downgrade")
         assert held == await stored(url, one)
+        held_version = held.messages._version  # internal: the version `db` now holds
         assert migrate.downgrade(url, BEFORE) == [AFTER]
         old_append(url, one, "at 0005")
         assert migrate.upgrade(url, AFTER) == [AFTER]
         # Other processes' appends after the upgrade, until the conversation's new version is
         # the number the process held (in a busy database, some conversation gets there).
-        for i in range(held.messages._version or 0):
-            if versions(url, one)[0] == held.messages._version:
+        for i in range(held_version or 0):
+            if versions(url, one)[0] == held_version:
                 break
             old_append(url, one, f"old release {i}")
-        assert versions(url, one)[0] == held.messages._version
+        assert versions(url, one)[0] == held_version
 
         result = await append(db, one, "after the upgrade")
 

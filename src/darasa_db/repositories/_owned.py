@@ -58,6 +58,8 @@ class OwnedTable(Generic[E]):
         entity: str,
         row: AsyncRowFactory[E],
         columns: Sequence[ColumnElement[Any]] | None = None,
+        *,
+        binary: bool = False,
     ) -> None:
         self.table = table
         self.entity = entity
@@ -66,6 +68,8 @@ class OwnedTable(Generic[E]):
             table.c if columns is None else columns
         )
         """What a read of a row returns: the table's columns unless given (same names, in order)."""
+        self.binary = binary
+        """True when reads fetch `columns` in binary format (each has a binary loader)."""
         self.global_tag = global_tag(entity)
         self.get_key = f"{entity}.get"
         self.select_owned: Build = lambda: select(*self.columns).where(row_of_owner(table))
@@ -97,8 +101,10 @@ class UserOwnedTable(OwnedTable[E]):
         entity: str,
         row: AsyncRowFactory[E],
         columns: Sequence[ColumnElement[Any]] | None = None,
+        *,
+        binary: bool = False,
     ) -> None:
-        super().__init__(table, entity, row, columns)
+        super().__init__(table, entity, row, columns, binary=binary)
         self.list_key = f"{entity}.list_for_user"
         self.first_page: Build = lambda: keyset_page(
             table, table.c.user_id == bindparam("user_id"), after=False, columns=self.columns
@@ -144,6 +150,7 @@ class OwnedRepository(Generic[E]):
             owned.select_owned,
             {"id": key, "user_id": user_id},
             owned.row,
+            binary=owned.binary,
         )
         return rows[0] if rows else None
 
@@ -212,6 +219,7 @@ class UserOwnedRepository(OwnedRepository[E]):
             owned.first_page if cursor is None else owned.next_page,
             {"user_id": user_id, "limit": limit, "after": cursor},
             owned.row,
+            binary=owned.binary,
         )
 
     async def delete(self, id: uuid.UUID | str, *, user_id: str) -> bool:

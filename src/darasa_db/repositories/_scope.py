@@ -117,10 +117,13 @@ class Scope:
         build: Build,
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
+        *,
+        binary: bool = False,
     ) -> list[T]:
         """Rows of a read-only statement, cached under `key` and `tags` where allowed.
 
-        `key=None` never caches.
+        `key=None` never caches. `binary` fetches the rows in binary format: only for
+        statements whose columns all have binary loaders (no enum columns).
         """
         raise NotImplementedError
 
@@ -183,6 +186,8 @@ class PoolScope(Scope):
         build: Build,
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
+        *,
+        binary: bool = False,
     ) -> list[T]:
         cache = self.invalidator.cache
         ready = self.invalidator.ensure_listening()  # the cache listener starts with the first call
@@ -194,10 +199,10 @@ class PoolScope(Scope):
                 return list(cached)
             if self.cache_outcome is not None:
                 self.cache_outcome("miss")
-            load = partial(self._load_tuple, build, params, factory)  # cheaper than closures
+            load = partial(self._load_tuple, build, params, factory, binary)  # (no closures)
             rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
             return list(rows)
-        return await self._routed(False, self._fetch_fresh, build, params, factory)
+        return await self._routed(False, self._fetch_fresh, build, params, factory, None, binary)
 
     async def search(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
@@ -206,9 +211,10 @@ class PoolScope(Scope):
         return await self._routed(False, self._fetch_fresh, build, params, factory, None, True)
 
     async def _load_tuple(
-        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
+        self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T], binary: bool
     ) -> tuple[T, ...]:
-        return tuple(await self._routed(True, self._fetch_fresh, build, params, factory))
+        work = self._fetch_fresh
+        return tuple(await self._routed(True, work, build, params, factory, None, binary))
 
     async def _routed(self, cached: bool, work: Callable[..., Awaitable[T]], *args: Any) -> T:
         """`work(conn, *args)`, read-only, where the router sends it (`cached`: a cache load);
@@ -369,9 +375,11 @@ class TransactionScope(Scope):
         build: Build,
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
+        *,
+        binary: bool = False,
     ) -> list[T]:
         async with self.turn() as conn:
-            return await self._in_transaction(conn, build, params, factory)
+            return await self._in_transaction(conn, build, params, factory, binary=binary)
 
     async def search(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]

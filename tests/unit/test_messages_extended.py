@@ -14,6 +14,7 @@ import pickle
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from functools import partial
 
@@ -31,23 +32,28 @@ def _decode(text: str) -> tuple[Message, ...]:
     return tuple(Message(**item) for item in json.loads(text))
 
 
-def _lazy(messages: tuple[Message, ...] = HELD, version: int | None = 1) -> Messages:
+def _v(n: int) -> uuid.UUID:
+    """A stored messages version (random in the database; any UUID here)."""
+    return uuid.UUID(int=n)
+
+
+def _lazy(messages: tuple[Message, ...] = HELD, version: uuid.UUID | None = None) -> Messages:
     text = json.dumps([m.model_dump() for m in messages])
-    return Messages.decoded_later(text, _decode, version=version)
+    return Messages.decoded_later(text, _decode, version=version or _v(1))
 
 
 def _extended() -> Messages:
-    return _lazy().extended(TAIL, version=2)
+    return _lazy().extended(TAIL, version=_v(2))
 
 
 def test_extending_decodes_nothing_and_keeps_the_new_version():
     held = _lazy()
-    extended = held.extended(TAIL, version=7)
+    extended = held.extended(TAIL, version=_v(7))
 
     assert extended._items is None  # internal: still undecoded
     assert held._items is None
-    assert extended._version == 7
-    assert held._version == 1
+    assert extended._version == _v(7)
+    assert held._version == _v(1)
     assert extended.as_tuple() == ALL
     assert held.as_tuple() == HELD  # the held messages are not changed by the extension
 
@@ -67,13 +73,13 @@ def test_extended_messages_equal_the_tuple_and_the_decoded_messages():
 
 def test_extensions_of_the_same_messages_by_different_tails_differ():
     held = _lazy()
-    one = held.extended(TAIL[:1], version=2)
-    other = held.extended(TAIL[1:], version=2)
+    one = held.extended(TAIL[:1], version=_v(2))
+    other = held.extended(TAIL[1:], version=_v(2))
 
     assert one != other  # same source, different tails: must not be taken as the same JSON
     assert one == HELD + TAIL[:1]
     assert other == HELD + TAIL[1:]
-    assert held.extended((), version=2) == held
+    assert held.extended((), version=_v(2)) == held
 
 
 def test_extended_messages_hash_like_the_tuple():
@@ -98,7 +104,7 @@ def test_extended_messages_measure_index_slice_and_iterate_as_a_tuple():
     assert _extended() + (HELD[0],) == (*ALL, HELD[0])  # noqa: RUF005
     assert (HELD[0],) + _extended() == (HELD[0], *ALL)  # noqa: RUF005
     assert bool(_extended())
-    assert not Messages().extended((), version=1)
+    assert not Messages().extended((), version=_v(1))
     assert repr(_extended()) == repr(ALL)
 
 
@@ -108,7 +114,7 @@ def test_extended_messages_survive_a_pickle_round_trip():
     assert type(restored) is Messages
     assert restored == ALL
     assert restored._items == ALL  # internal: it arrives decoded, with no decoder to pickle
-    assert pickle.loads(pickle.dumps(_lazy().extended((), version=3))) == HELD
+    assert pickle.loads(pickle.dumps(_lazy().extended((), version=_v(3)))) == HELD
     assert copy.copy(_extended()) == ALL
     assert copy.deepcopy(_extended()) == ALL
 
@@ -117,19 +123,19 @@ def test_extending_decoded_messages_gives_the_tuple_of_all():
     decoded = _lazy()
     assert decoded.as_tuple() == HELD  # decoded before the extension
 
-    extended = decoded.extended(TAIL, version=2)
+    extended = decoded.extended(TAIL, version=_v(2))
 
     assert extended == ALL
-    assert Messages(HELD).extended(TAIL, version=2) == ALL
-    assert Messages().extended(TAIL, version=2) == TAIL
-    again = extended.extended(TAIL[:1], version=3)  # an extension of a decoded extension
+    assert Messages(HELD).extended(TAIL, version=_v(2)) == ALL
+    assert Messages().extended(TAIL, version=_v(2)) == TAIL
+    again = extended.extended(TAIL[:1], version=_v(3))  # an extension of a decoded extension
     assert extended.as_tuple() == ALL
     assert again == (*ALL, TAIL[0])
 
 
 def test_extending_an_extension_keeps_every_tail_in_order():
     first = _extended()
-    second = first.extended(HELD, version=3)
+    second = first.extended(HELD, version=_v(3))
 
     assert second._items is None  # internal: extending an undecoded extension decodes nothing
     assert first._items is None
@@ -144,7 +150,7 @@ def test_a_chain_of_3000_extensions_never_recurses():
     for i in range(3000):
         message = Message(role="user", content=f"m{i}")
         added.append(message)
-        extended = extended.extended((message,), version=i + 2)
+        extended = extended.extended((message,), version=_v(i + 2))
 
     assert extended._items is None  # internal: nothing was decoded along the chain
     assert len(extended) == 3002
@@ -157,8 +163,8 @@ def test_a_chain_of_extensions_decoded_at_every_step_gives_the_same():
     lazy = decoded = _lazy()
     for i in range(300):
         message = (Message(role="assistant", content=str(i)),)
-        lazy = lazy.extended(message, version=i)
-        decoded = decoded.extended(message, version=i)
+        lazy = lazy.extended(message, version=_v(i))
+        decoded = decoded.extended(message, version=_v(i))
         decoded.as_tuple()  # decoded each time: the next extension starts from a tuple
     assert lazy == decoded
     assert len(lazy) == 302
@@ -197,9 +203,11 @@ def test_concurrent_decoding_from_threads_gives_one_result():
 
     text = json.dumps([m.model_dump() for m in HELD])
     for round in range(30):
-        extended = Messages.decoded_later(text, slow_decode, version=1).extended(TAIL, version=2)
+        extended = Messages.decoded_later(text, slow_decode, version=_v(1)).extended(
+            TAIL, version=_v(2)
+        )
         if round % 2:
-            extended = extended.extended((), version=3)  # a second level of extension too
+            extended = extended.extended((), version=_v(3))  # a second level of extension too
 
         results = _together([partial(_read, extended)] * 8)
 
@@ -210,9 +218,9 @@ def test_concurrent_decoding_from_threads_gives_one_result():
 def test_extending_while_other_threads_decode_the_same_messages():
     text = json.dumps([m.model_dump() for m in HELD])
     for _ in range(30):
-        held = Messages.decoded_later(text, _decode, version=1)
+        held = Messages.decoded_later(text, _decode, version=_v(1))
 
-        results = _together([partial(held.extended, TAIL, version=2), held.as_tuple] * 3)
+        results = _together([partial(held.extended, TAIL, version=_v(2)), held.as_tuple] * 3)
 
         assert results[0::2] == [ALL] * 3
         assert results[1::2] == [HELD] * 3

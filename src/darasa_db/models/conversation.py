@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Text, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ForeignKey, Index, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from darasa_db.models.base import Base, TimestampMixin, UUIDPrimaryKeyMixin
@@ -25,10 +26,12 @@ class ConversationRow(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     messages: Mapped[list[Any]] = mapped_column(
         JSONB, nullable=False, server_default=text("'[]'::jsonb")
     )
-    messages_version: Mapped[int | None] = mapped_column(BigInteger, sort_order=20)
-    """The state of `messages`: a new value of a sequence at each change (migration 0006's
-    trigger); NULL for a conversation created before 0006 and not changed since."""
-    previous_messages_version: Mapped[int | None] = mapped_column(BigInteger, sort_order=20)
+    messages_version: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), sort_order=20)
+    """The state of `messages`: a new random UUID at each change (migration 0006's trigger);
+    NULL for a conversation created before 0006 and not changed since."""
+    previous_messages_version: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), sort_order=20
+    )
     """`messages_version` before the last change of `messages`."""
 
     __table_args__ = (

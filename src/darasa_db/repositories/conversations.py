@@ -2,12 +2,12 @@
 
 An append returns the whole conversation, as `get` would. When this process already holds the
 messages the append started from (it read or wrote them last), the statement does not send
-them back: each change of a conversation's messages gets a new `messages_version` from a
-sequence (migration 0006's trigger, whoever makes the change), the trigger keeps the version
-the change started from in `previous_messages_version`, and the statement returns the stored
-messages only when that is not the version this process holds. The result is then the held
-messages followed by the appended ones, exactly what the database stores, at a cost that does
-not grow with the conversation.
+them back: each change of a conversation's messages gets a new random `messages_version`
+(migration 0006's trigger, whoever makes the change), the trigger keeps the version the change
+started from in `previous_messages_version`, and the statement returns the stored messages
+only when that is not the version this process holds. The result is then the held messages
+followed by the appended ones, exactly what the database stores, at a cost that does not grow
+with the conversation.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from cachetools import LRUCache
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Executable,
     Insert,
@@ -37,6 +36,7 @@ from sqlalchemy import (
     null,
     update,
 )
+from sqlalchemy.dialects.postgresql import UUID
 
 from darasa_db._connector import Connector
 from darasa_db.cache.tags import id_tag, user_tag
@@ -64,7 +64,7 @@ COLUMNS = tuple(
 KNOWN_CHARACTERS = 16_000_000
 """How much stored JSON (in characters) of recently used conversations' messages each
 `Database` holds, least recently used dropped first, so that appends need not fetch it."""
-_KNOWN_VERSION = bindparam("known_version", type_=BigInteger)
+_KNOWN_VERSION = bindparam("known_version", type_=UUID(as_uuid=True))
 
 
 class _Rename(BaseModel):
@@ -119,9 +119,9 @@ class _Known:
             return
         with self._lock:
             entry = self._held.get(conversation.id)
-            if entry is not None and (entry[0]._version or 0) >= version:
-                return  # held already, or newer than an older read (a lagging replica, a cache)
-        size = messages._size
+            if entry is not None and entry[0]._version == version:
+                return  # held already
+        size = messages._size  # the latest seen wins: versions are random, compared for equality
         if size <= KNOWN_CHARACTERS:
             with self._lock:
                 self._held[conversation.id] = (messages, size)

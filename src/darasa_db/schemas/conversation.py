@@ -42,7 +42,7 @@ class Messages(Sequence[Message]):
         self._source: str | tuple[Message, ...] | None = None
         self._decode: Callable[[str], tuple[Message, ...]] | None = None
         self._tail: tuple[Message, ...] = ()
-        self._version: int | None = None
+        self._version: uuid.UUID | None = None
 
     @classmethod
     def decoded_later(
@@ -50,7 +50,7 @@ class Messages(Sequence[Message]):
         source: str,
         decode: Callable[[str], tuple[Message, ...]],
         *,
-        version: int | None = None,
+        version: uuid.UUID | None = None,
     ) -> Messages:
         """The messages `decode(source)` will give, decoded the first time they are needed.
 
@@ -61,7 +61,7 @@ class Messages(Sequence[Message]):
         lazy._tail, lazy._version = (), version
         return lazy
 
-    def extended(self, tail: tuple[Message, ...], *, version: int | None) -> Messages:
+    def extended(self, tail: tuple[Message, ...], *, version: uuid.UUID | None) -> Messages:
         """These messages followed by `tail`, at stored version `version`, without decoding
         these (their own decoding, if it happens, is shared)."""
         joined = type(self).__new__(type(self))

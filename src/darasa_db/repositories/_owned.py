@@ -144,9 +144,12 @@ class OwnedRepository(Generic[E]):
         if key is None:
             return None
         owned = self._owned
+        cached = self._scope.caching  # (cache keys and tags are built for a cache only)
         rows = await self._scope.read(
-            (owned.get_key, key, user_id),
-            (owned.global_tag, user_tag(owned.entity, user_id), id_tag(owned.entity, key)),
+            (owned.get_key, key, user_id) if cached else None,
+            (owned.global_tag, user_tag(owned.entity, user_id), id_tag(owned.entity, key))
+            if cached
+            else (),
             owned.select_owned,
             {"id": key, "user_id": user_id},
             owned.row,
@@ -213,9 +216,10 @@ class UserOwnedRepository(OwnedRepository[E]):
         if after is not None and cursor is None:
             return []
         owned = self._owned
+        cached = self._scope.caching
         return await self._scope.read(
-            (owned.list_key, user_id, limit, cursor),
-            (owned.global_tag, user_tag(owned.entity, user_id)),
+            (owned.list_key, user_id, limit, cursor) if cached else None,
+            (owned.global_tag, user_tag(owned.entity, user_id)) if cached else (),
             owned.first_page if cursor is None else owned.next_page,
             {"user_id": user_id, "limit": limit, "after": cursor},
             owned.row,
@@ -253,9 +257,12 @@ class JobInfoChildRepository(OwnedRepository[E], Generic[E, C]):
         if parent is None:
             return []
         owned = self._owned
+        cached = self._scope.caching
         return await self._scope.read(
-            (owned.list_key, parent, user_id),
-            (owned.global_tag, user_tag(owned.entity, user_id), job_info_tag(owned.entity, parent)),
+            (owned.list_key, parent, user_id) if cached else None,
+            (owned.global_tag, user_tag(owned.entity, user_id), job_info_tag(owned.entity, parent))
+            if cached
+            else (),
             owned.children,
             {"job_info_id": parent, "user_id": user_id},
             owned.row,

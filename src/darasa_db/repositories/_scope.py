@@ -71,6 +71,8 @@ class Scope:
 
     retry_safe = False
     """True when a statement that failed can be run again (no transaction was aborted by it)."""
+    caching = False
+    """True when reads may be cached: only then do repositories build cache keys and tags."""
 
     def __init__(self, connector: Connector, invalidator: Invalidator, router: ReadRouter) -> None:
         self.connector = connector
@@ -178,6 +180,10 @@ class PoolScope(Scope):
     retry_safe = True
     cache_outcome: Callable[[str], None] | None = None
     """Told `hit` or `miss` by each cached read, when set (by darasa_db.telemetry's tracing)."""
+
+    def __init__(self, connector: Connector, invalidator: Invalidator, router: ReadRouter) -> None:
+        super().__init__(connector, invalidator, router)
+        self.caching = invalidator.cache is not None
 
     async def read(
         self,

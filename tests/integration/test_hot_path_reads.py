@@ -1,7 +1,7 @@
-"""Job infos are read in binary format, their enum column as text: `get` and `list_for_user`
-return what the writes returned, value for value and type for type, on the pool and inside a
-transaction (behind PgBouncer: tests/pooler/test_hot_path_pooler.py); a result of other
-columns still raises."""
+"""Job infos and documents are read in binary format (a job info's enum column as text): `get`
+and `list_for_user` return what the writes returned, value for value and type for type, on the
+pool and inside a transaction (behind PgBouncer: tests/pooler/test_hot_path_pooler.py); a
+result of other columns still raises."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from darasa_db import Database, Transaction
 from darasa_db.errors import StatementMismatchError
 from darasa_db.repositories import job_infos
-from darasa_db.schemas import JobInfo, User
-from integration.helpers import job_info_input
+from darasa_db.schemas import Document, DocumentCreate, JobInfo, User
+from integration.helpers import document_input, job_info_input
 
 LEVELS = ("junior", "mid-level", "senior")
 
@@ -88,3 +88,47 @@ async def test_a_binary_result_of_other_columns_still_raises(
         with pytest.raises(StatementMismatchError) as caught:
             await cur.execute(sql, (job.id,))
     assert "level" in caught.value.got
+
+
+def _same_document(read: Document | None, written: Document) -> None:
+    """Equal, the embedding float for float (float4 values, as the write returned them)."""
+    assert read == written
+    assert read is not None
+    assert read.embedding == written.embedding
+    assert read.metadata == written.metadata
+    assert type(read.metadata) is type(written.metadata)
+
+
+async def _create_documents(db: Database | Transaction, user: User) -> list[Document]:
+    """Documents with an embedding, nested metadata, and one with neither."""
+    return [
+        await db.documents.create(user.id, document_input(1, metadata={"a": [1, {"b": None}]})),
+        await db.documents.create(user.id, DocumentCreate(title="bare", content="no vector")),
+        await db.documents.create(user.id, document_input(3, metadata={"é": "ñ", "n": 1.5})),
+    ]
+
+
+async def _check_document_reads(
+    db: Database | Transaction, user: User, created: list[Document]
+) -> None:
+    for document in created:
+        _same_document(await db.documents.get(document.id, user_id=user.id), document)
+    page = await db.documents.list_for_user(user.id)
+    newest_first = sorted(created, key=lambda d: (d.created_at, d.id), reverse=True)
+    assert len(page) == len(created)
+    for read, written in zip(page, newest_first, strict=True):
+        _same_document(read, written)
+
+
+async def test_binary_document_reads_equal_what_the_writes_returned(
+    darasa_db: Database, user: User
+) -> None:
+    created = await _create_documents(darasa_db, user)
+    assert created[1].embedding is None
+    await _check_document_reads(darasa_db, user, created)
+
+
+async def test_binary_document_reads_inside_a_transaction(darasa_db: Database, user: User) -> None:
+    async with darasa_db.transaction() as tx:
+        created = await _create_documents(tx, user)
+        await _check_document_reads(tx, user, created)

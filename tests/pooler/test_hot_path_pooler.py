@@ -1,29 +1,39 @@
-"""Job infos, read in binary format, behind a transaction-mode PgBouncer: what the writes
-returned, whichever server connection the pooler hands out."""
+"""Job infos and documents, read in binary format, behind a transaction-mode PgBouncer: what
+the writes returned, whichever server connection the pooler hands out."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from darasa_db import Database, DatabaseSettings
-from darasa_db.schemas import JobInfoCreate, UserUpsert
+from darasa_db.schemas import DocumentCreate, JobInfoCreate, UserUpsert
 
 
 async def test_binary_reads_behind_a_transaction_mode_pooler(pooled_url: str) -> None:
     db = Database(DatabaseSettings(url=pooled_url, test_mode=False, pool_size=3), cache=None)
     try:
         user = await db.users.upsert(UserUpsert(id="p", email="p@example.com", name="P"))
-        created = [
+        jobs = [
             await db.job_infos.create(
                 user.id, JobInfoCreate(name=level, experience_level=level, description="d")
             )
             for level in ("junior", "mid-level", "senior")
         ]
+        vector = np.random.default_rng(5).standard_normal(1536)
+        document = await db.documents.create(
+            user.id,
+            DocumentCreate(title="t", content="c", metadata={"k": [1]}, embedding=vector.tolist()),
+        )
         assert db.behind_pooler
         for _ in range(5):  # several rounds: the pooler hands out its server connections in turn
-            for job in created:
+            for job in jobs:
                 fetched = await db.job_infos.get(job.id, user_id=user.id)
                 assert fetched == job
                 assert fetched is not None
                 assert type(fetched.experience_level) is str
-            assert await db.job_infos.list_for_user(user.id) == created[::-1]
+            assert await db.job_infos.list_for_user(user.id) == jobs[::-1]
+            assert await db.documents.get(document.id, user_id=user.id) == document
+            (listed,) = await db.documents.list_for_user(user.id)
+            assert listed.embedding == document.embedding
     finally:
         await db.close()

@@ -86,7 +86,6 @@ class Scope:
         params: dict[str, Any],
         factory: AsyncRowFactory[T],
         parent_id: object = None,
-        *,
         binary: bool = False,
     ) -> list[T]:
         if not _storable_keys(params):
@@ -208,24 +207,23 @@ class PoolScope(Scope):
             load = partial(self._load_tuple, build, params, factory, binary)  # (no closures)
             rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
             return list(rows)
-        return await self._routed(False, self._fetch_fresh, build, params, factory, None, binary)
+        return await self._routed(False, self._fetch, build, params, factory, None, binary)
 
     async def search(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]
     ) -> list[T]:
         self.invalidator.ensure_listening()
-        return await self._routed(False, self._fetch_fresh, build, params, factory, None, True)
+        return await self._routed(False, self._fetch, build, params, factory, None, True)
 
     async def _load_tuple(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T], binary: bool
     ) -> tuple[T, ...]:
-        work = self._fetch_fresh
-        return tuple(await self._routed(True, work, build, params, factory, None, binary))
+        return tuple(await self._routed(True, self._fetch, build, params, factory, None, binary))
 
     async def _routed(self, cached: bool, work: Callable[..., Awaitable[T]], *args: Any) -> T:
         """`work(conn, *args)`, read-only, where the router sends it (`cached`: a cache load);
-        on a failure, where it sends it next (another server), or again after a transient
-        error."""
+        once more on the same connection after a stale plan (it never ran); on a failure, where
+        the router sends it next (another server), or again after a transient error."""
         router = self.router
         connector = await router.reader(cached=cached) if router.replicas else self.connector
         retries = self.connector.settings.read_retries
@@ -233,6 +231,12 @@ class PoolScope(Scope):
         while True:
             try:
                 async with connector.connection() as conn:
+                    try:  # (inline, not a wrapper coroutine: every read passes here)
+                        return await work(conn, *args)
+                    except DarasaDBError as exc:
+                        if not is_stale_plan(exc.__cause__):
+                            raise
+                    await self._forget_plans(conn)
                     return await work(conn, *args)
             except DarasaDBError as exc:
                 elsewhere = connector is not self.connector or isinstance(
@@ -258,13 +262,18 @@ class PoolScope(Scope):
     ) -> list[T]:
         """`_fetch` on a pooled connection, run again once after a stale plan (it never ran)."""
         try:
-            return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
+            return await self._fetch(conn, build, params, factory, parent_id, binary)
         except DarasaDBError as exc:
             if not is_stale_plan(exc.__cause__):
                 raise
+        await self._forget_plans(conn)
+        return await self._fetch(conn, build, params, factory, parent_id, binary)
+
+    async def _forget_plans(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Drop `conn`'s prepared statements after one was refused as stale (the schema
+        changed under it)."""
         await conn.execute("DEALLOCATE ALL", prepare=False)  # psycopg forgets its names too
         await self.connector.register_vector(conn)  # the type may have been recreated
-        return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
 
     async def write(
         self,

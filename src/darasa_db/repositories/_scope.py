@@ -28,6 +28,7 @@ from darasa_db._connector import Connector, complete
 from darasa_db._errors_map import is_stale_plan, is_transient_read_error
 from darasa_db._replicas import ReadRouter
 from darasa_db.cache.invalidator import Invalidator
+from darasa_db.cache.tag_cache import TagCache
 from darasa_db.errors import DarasaDBError, DatabaseUnavailableError, StatementMismatchError
 from darasa_db.repositories._statements import storable
 
@@ -111,7 +112,7 @@ class Scope:
         except (psycopg.Error, UnicodeEncodeError) as exc:
             raise connector.translate(exc, parent_id=parent_id) from exc
 
-    async def read(
+    def read(
         self,
         key: Hashable | None,
         tags: Sequence[str],
@@ -120,7 +121,7 @@ class Scope:
         factory: AsyncRowFactory[T],
         *,
         binary: bool = False,
-    ) -> list[T]:
+    ) -> Awaitable[list[T]]:
         """Rows of a read-only statement, cached under `key` and `tags` where allowed.
 
         `key=None` never caches. `binary` fetches the rows in binary format: only for
@@ -184,7 +185,7 @@ class PoolScope(Scope):
         super().__init__(connector, invalidator, router)
         self.caching = invalidator.cache is not None
 
-    async def read(
+    def read(
         self,
         key: Hashable | None,
         tags: Sequence[str],
@@ -193,21 +194,34 @@ class PoolScope(Scope):
         factory: AsyncRowFactory[T],
         *,
         binary: bool = False,
-    ) -> list[T]:
+    ) -> Awaitable[list[T]]:
+        # Not a coroutine itself: an uncached read awaits `_routed` directly (one frame less).
         cache = self.invalidator.cache
         ready = self.invalidator.ensure_listening()  # the cache listener starts with the first call
         if key is not None and cache is not None and ready:
-            cached = cache.hit(key, _MISS)
-            if cached is not _MISS:  # the usual case first: no loader, no coroutine
-                if self.cache_outcome is not None:
-                    self.cache_outcome("hit")
-                return list(cached)
+            return self._cached(cache, key, tags, build, params, factory, binary)
+        return self._routed(False, self._fetch, build, params, factory, None, binary)
+
+    async def _cached(
+        self,
+        cache: TagCache,
+        key: Hashable,
+        tags: Sequence[str],
+        build: Build,
+        params: dict[str, Any],
+        factory: AsyncRowFactory[T],
+        binary: bool,
+    ) -> list[T]:
+        cached = cache.hit(key, _MISS)
+        if cached is not _MISS:  # the usual case first: no loader, no coroutine
             if self.cache_outcome is not None:
-                self.cache_outcome("miss")
-            load = partial(self._load_tuple, build, params, factory, binary)  # (no closures)
-            rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
-            return list(rows)
-        return await self._routed(False, self._fetch, build, params, factory, None, binary)
+                self.cache_outcome("hit")
+            return list(cached)
+        if self.cache_outcome is not None:
+            self.cache_outcome("miss")
+        load = partial(self._load_tuple, build, params, factory, binary)  # (no closures)
+        rows: tuple[T, ...] = await cache.get_or_load(key, tags, load)
+        return list(rows)
 
     async def search(
         self, build: Build, params: dict[str, Any], factory: AsyncRowFactory[T]

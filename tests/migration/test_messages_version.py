@@ -132,7 +132,7 @@ async def test_conversations_from_before_have_no_version_and_appends_on_them_equ
     version, previous = versions(url, one)
     assert version is not None
     assert previous is not None
-    assert version > previous
+    assert version != previous
 
 
 async def test_the_previous_releases_append_is_versioned_and_seen(darasa_database_url: str):
@@ -154,7 +154,7 @@ async def test_the_previous_releases_append_is_versioned_and_seen(darasa_databas
         after, before = versions(url, one)
         assert before == version
         assert after is not None
-        assert after > version
+        assert after != version
         result = await append(db, one, "new release again")
         assert not took_held_messages(result)
         assert contents(result) == ["one: hi", "new release", "old release", "new release again"]

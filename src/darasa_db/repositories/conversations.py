@@ -56,7 +56,7 @@ __all__ = ["KNOWN_CHARACTERS", "SqlConversationRepository"]
 t = table_of(ConversationRow)
 ENTITY = "conversations"
 _MESSAGE = assembler(Message)
-FIELDS, _make = constructor(Conversation)
+_, _make = constructor(Conversation)  # in field order: NAMES without the two versions
 NAMES = tuple(c.name for c in t.c)  # the fields, then messages_version, previous_messages_version
 COLUMNS = tuple(
     cast(c, Text).label(c.name) if c.name == "messages" else c for c in t.c

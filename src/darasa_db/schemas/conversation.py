@@ -35,7 +35,7 @@ class Messages(Sequence[Message]):
     messages are looked at.
     """
 
-    __slots__ = ("_decode", "_items", "_source", "_tail", "_version")
+    __slots__ = ("_chars", "_decode", "_items", "_source", "_tail", "_version")
 
     def __init__(self, items: Iterable[Message] = ()) -> None:
         self._items: tuple[Message, ...] | None = tuple(items)
@@ -43,6 +43,7 @@ class Messages(Sequence[Message]):
         self._decode: Callable[[str], tuple[Message, ...]] | None = None
         self._tail: tuple[Message, ...] = ()
         self._version: uuid.UUID | None = None
+        self._chars: int | None = None
 
     @classmethod
     def decoded_later(
@@ -58,7 +59,7 @@ class Messages(Sequence[Message]):
         """
         lazy = cls.__new__(cls)
         lazy._items, lazy._source, lazy._decode = None, source, decode
-        lazy._tail, lazy._version = (), version
+        lazy._tail, lazy._version, lazy._chars = (), version, len(source)
         return lazy
 
     def extended(self, tail: tuple[Message, ...], *, version: uuid.UUID | None) -> Messages:
@@ -66,6 +67,7 @@ class Messages(Sequence[Message]):
         these (their own decoding, if it happens, is shared)."""
         joined = type(self).__new__(type(self))
         joined._items, joined._version = None, version
+        joined._chars = self._size + _json_size(tail)
         source, decode = self._lazy()
         if source is None:
             joined._source, joined._decode, joined._tail = self.as_tuple(), None, tail
@@ -85,11 +87,11 @@ class Messages(Sequence[Message]):
 
     @property
     def _size(self) -> int:
-        """About how many characters of stored JSON these messages take, without decoding."""
-        source, _ = self._lazy()
-        if isinstance(source, str):
-            return len(source) + _json_size(self._tail)
-        return _json_size(source or self._items or ()) + _json_size(self._tail)
+        """About how many characters of stored JSON these messages take (counted once)."""
+        chars = self._chars
+        if chars is None:
+            chars = self._chars = _json_size(self.as_tuple())
+        return chars
 
     def as_tuple(self) -> tuple[Message, ...]:
         """The messages as a tuple."""

@@ -26,7 +26,7 @@ import pytest_asyncio
 from numpy.typing import ArrayLike
 
 from darasa_db import Database, DatabaseSettings
-from darasa_db.repositories.documents import _NEAREST, HALFVEC_FROM, ITERATIVE_FROM
+from darasa_db.repositories.documents import _NEAREST, EXACT_UP_TO, HALFVEC_FROM, ITERATIVE_FROM
 from darasa_db.schemas import DocumentCreate, DocumentMatch, UserUpsert
 from darasa_db.testing.plugin import TEMPLATE, create_database, drop_database
 from darasa_db.testing.servers import TestServer
@@ -404,7 +404,10 @@ async def test_filtered_search_returns_full_pages_in_exact_order(
         assert len(matches) == 10
         assert {m.document.user_id for m in matches} == {user_id}
         assert_exact_order(corpus, query, matches)
-        if n == 1:  # the query is one of the caller's documents: it comes first
+        if n == 1 and len(mine) < EXACT_UP_TO:  # one of the caller's documents: it comes first
+            # (searched exactly; the whale's page comes from the index, approximate by design
+            # on this deliberately rough graph: its recall is asserted in
+            # test_filtered_search_recall.py on a graph built as the migrations build it)
             assert matches[0].document.id == corpus.exact_top(query, mine, 1)[0]
 
 

@@ -667,3 +667,16 @@ async def test_appends_and_renames_under_row_level_security_equal_get(
         assert contents(fifth) == ["hello", "one", "two", "from the reader", "four", "five"]
         assert fifth == await stored(reader, chat)
         assert await db.conversations.get(uuid.uuid4(), user_id="alice") is None
+
+
+async def test_an_erased_users_messages_are_not_held_any_more(
+    darasa_db: Database, chat: Conversation
+):
+    """Erasure leaves nothing of the user in this process's memory either."""
+    await append(darasa_db, chat, "private")
+    known = darasa_db.conversations._known  # internal: the messages this Database holds
+    assert known.get(chat.id) is not None
+
+    await darasa_db.users.erase(chat.user_id)
+
+    assert known.get(chat.id) is None

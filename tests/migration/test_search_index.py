@@ -8,12 +8,14 @@ import asyncio
 import numpy as np
 import pytest
 from _migration_helpers import rows
+from sqlalchemy import create_engine
 
 from darasa_db import Database, DatabaseSettings, migrate, search_index
 from darasa_db.cli import main
 from darasa_db.errors import ConfigurationError, MigrationError
 from darasa_db.schemas import DocumentCreate, UserUpsert
 
+SETTINGS = ("maintenance_work_mem", "statement_timeout")
 INDEX_DEF = (
     "SELECT pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i "
     "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_documents_embedding_hnsw' "
@@ -169,3 +171,27 @@ def test_the_command(empty_database_url, capsys, monkeypatch):
     assert main(["search-index", "build", "--url", url, "--maintenance-work-mem", "64MB"]) == 0
     assert capsys.readouterr().out.endswith(": built\n")
     assert search_index.status(url) == "valid"
+
+
+def test_a_hosts_engine_gets_its_connection_back_as_it_lent_it(empty_database_url):
+    """`build` on the host's own Engine (a pool of one): the session settings it needed for
+    the build do not stay on the connection the host's application uses next."""
+    url = empty_database_url
+    migrate.upgrade(url)
+    search_index.drop(url)
+    engine = create_engine(DatabaseSettings(url=url).sqlalchemy_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            before = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in SETTINGS]
+
+        assert search_index.build(engine, maintenance_work_mem="77MB") is True
+
+        with engine.connect() as conn:
+            after = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in SETTINGS]
+            locks = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            ).scalar()
+        assert after == before
+        assert locks == 0
+    finally:
+        engine.dispose()

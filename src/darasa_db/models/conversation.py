@@ -26,7 +26,9 @@ class ConversationRow(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     messages: Mapped[list[Any]] = mapped_column(
         JSONB, nullable=False, server_default=text("'[]'::jsonb")
     )
-    messages_version: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), sort_order=20)
+    messages_version: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), server_default=text("gen_random_uuid()"), sort_order=20
+    )
     """The state of `messages`: a new random UUID at each change (migration 0006's trigger);
     NULL for a conversation created before 0006 and not changed since."""
     previous_messages_version: Mapped[uuid.UUID | None] = mapped_column(

@@ -61,9 +61,10 @@ NAMES = tuple(c.name for c in t.c)  # the fields, then messages_version, previou
 COLUMNS = tuple(
     cast(c, Text).label(c.name) if c.name == "messages" else c for c in t.c
 )  # messages as their JSON text: decoded into `Message`s only when a caller reads them
-KNOWN_CHARACTERS = 16_000_000
+KNOWN_CHARACTERS = 8_000_000
 """How much stored JSON (in characters) of recently used conversations' messages each
-`Database` holds, least recently used dropped first, so that appends need not fetch it."""
+`Database` holds, least recently used dropped first, so that appends need not fetch it.
+Messages a host has read are held decoded: about five times that in memory at most."""
 _KNOWN_VERSION = bindparam("known_version", type_=UUID(as_uuid=True))
 
 
@@ -103,7 +104,7 @@ class _Known:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: LRUCache[uuid.UUID, tuple[Messages, int]] = LRUCache(
+        self._held: LRUCache[uuid.UUID, tuple[Messages, int, str]] = LRUCache(
             KNOWN_CHARACTERS, getsizeof=_weight
         )
 
@@ -122,21 +123,34 @@ class _Known:
             if entry is not None and entry[0]._version == version:
                 return  # held already
         size = messages._size  # the latest seen wins: versions are random, compared for equality
-        if size <= KNOWN_CHARACTERS:
-            with self._lock:
-                self._held[conversation.id] = (messages, size)
+        with self._lock:
+            if size <= KNOWN_CHARACTERS:
+                self._held[conversation.id] = (messages, size, conversation.user_id)
+            else:
+                self._held.pop(conversation.id, None)
 
     def forget(self, id: uuid.UUID) -> None:
         with self._lock:
             self._held.pop(id, None)
 
+    def forget_user(self, user_id: str) -> None:
+        """Drop every conversation of `user_id` (erased: nothing of theirs stays in memory)."""
+        with self._lock:
+            for id in [id for id, entry in self._held.items() if entry[2] == user_id]:
+                del self._held[id]
 
-def _weight(entry: tuple[Messages, int]) -> int:
+
+def _weight(entry: tuple[Messages, int, str]) -> int:
     return entry[1]
 
 
 _KNOWN: weakref.WeakKeyDictionary[Connector, _Known] = weakref.WeakKeyDictionary()
 _KNOWN_LOCK = threading.Lock()
+
+
+def forget_user(connector: Connector, user_id: str) -> None:
+    """Drop the messages a `Database` holds of `user_id`'s conversations (after an erase)."""
+    _known_for(connector).forget_user(user_id)
 
 
 def _known_for(connector: Connector) -> _Known:

@@ -298,6 +298,7 @@ class SqlUserRepository:
             return counts
 
         counts: dict[str, int] = await self._scope.run(erase, _every_tag(user_id))
+        conversations.forget_user(self._scope.connector, user_id)  # held messages too
         return ErasureReport(user_id=user_id, counts=counts)
 
     async def _identify(self, conn: psycopg.AsyncConnection[Any], user_id: str) -> None:

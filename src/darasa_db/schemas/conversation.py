@@ -64,7 +64,7 @@ class Messages(Sequence[Message]):
 
     def extended(self, tail: tuple[Message, ...], *, version: uuid.UUID | None) -> Messages:
         """These messages followed by `tail`, at stored version `version`, without decoding
-        these (their own decoding, if it happens, is shared)."""
+        these."""
         joined = type(self).__new__(type(self))
         joined._items, joined._version = None, version
         joined._chars = self._size + _json_size(tail)
@@ -136,12 +136,8 @@ class Messages(Sequence[Message]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Messages):
-            if (
-                self._items is None
-                and other._items is None
-                and self._source == other._source
-                and self._tail == other._tail
-            ):
+            mine, theirs = self._lazy(), other._lazy()  # (taken once: another thread may decode)
+            if mine[0] is not None and mine[0] == theirs[0] and self._tail == other._tail:
                 return True  # the same stored JSON: the same messages, nothing to decode
             return self.as_tuple() == other.as_tuple()
         if isinstance(other, tuple):

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from darasa_db import Database, DatabaseSettings
+from darasa_db import Database, DatabaseSettings, search_index
 from darasa_db.repositories import documents
 from darasa_db.repositories.documents import (
     _INDEX_FIRST,
@@ -35,7 +35,7 @@ from darasa_db.testing.plugin import TEMPLATE, create_database, drop_database
 from darasa_db.testing.servers import TestServer
 
 DIM, ROWS, CLUSTERS, LIMIT, QUERIES = 1536, 10_000, 100, 10, 12
-INDEX = "ix_documents_embedding_hnsw"
+INDEX = search_index.INDEX
 SHARES = {"user_most": 0.60, "user_quarter": 0.25, "user_one_pct": 0.01, "user_few": 0.0015}
 OTHERS = [f"user_other_{i}" for i in range(5)]
 TOPIC = {"topic": 1}
@@ -85,14 +85,8 @@ def make_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 async def load(db: Database, url: str) -> Table:
     vectors, owners, queries = make_table()
     topics = np.arange(ROWS) % 4
+    assert search_index.drop(url)  # built after the load, as the migrations define it
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
-        cur = await admin.execute(
-            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
-            (db.schema, INDEX),
-        )
-        row = await cur.fetchone()
-        assert row is not None
-        await admin.execute(f'DROP INDEX "{db.schema}".{INDEX}'.encode())  # built after the load
         for owner in dict.fromkeys(owners.tolist()):
             await db.users.upsert(UserUpsert(id=owner, email=f"{owner}@example.com", name="O"))
             documents = [
@@ -105,9 +99,8 @@ async def load(db: Database, url: str) -> Table:
                 for n in np.flatnonzero(owners == owner)
             ]
             assert await db.documents.create_many(owner, documents) == len(documents)
-        await admin.execute("SET maintenance_work_mem = '512MB'")
-        await admin.execute(str(row[0]).encode())  # the migrations' index, as they define it
-        await admin.execute(f'VACUUM ANALYZE "{db.schema}".documents'.encode())
+        assert search_index.build(url, maintenance_work_mem="512MB")  # then ANALYZE
+        await admin.execute(f'VACUUM "{db.schema}".documents'.encode())
     return Table(db, url, vectors, owners, topics, queries, {str(n): n for n in range(ROWS)})
 
 

@@ -1,0 +1,137 @@
+"""The listener reads notices from its connection's socket itself (see listener.py): bursts,
+notices mixed with queries on the connection, a killed connection and a close mid-burst lose
+no notice, leave no callback on a dead socket and raise nothing into the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from cache.helpers import (
+    RecordingCache,
+    eventually,
+    listener_pids,
+    open_database,
+    send_marker,
+)
+from darasa_db import Database
+
+
+@pytest.fixture
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """What reaches the event loop's exception handler during the test (must stay empty)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    yield errors
+    loop.set_exception_handler(previous)
+
+
+async def _burst(url: str, channel: str, count: int, *, per_transaction: int = 1) -> set[str]:
+    """Commit `count` notices of fresh tags from a foreign sender, `per_transaction` at a time,
+    from several connections at once; return the tags."""
+    tags = [f"burst:{uuid.uuid4().hex}" for _ in range(count)]
+    batches = [tags[i : i + per_transaction] for i in range(0, count, per_transaction)]
+
+    async def send(share: list[list[str]]) -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            for batch in share:
+                async with conn.transaction():
+                    for tag in batch:
+                        payload = json.dumps(["burst-sender", [tag]])
+                        await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    await asyncio.gather(*(send(batches[i::4]) for i in range(4)))
+    return set(tags)
+
+
+def _listener_socket(db: Database) -> int | None:
+    listener = db._invalidator._listener
+    assert listener is not None
+    return listener._socket
+
+
+async def test_a_burst_from_four_connections_arrives_whole(
+    darasa_database_url: str, loop_errors: list[dict[str, Any]]
+):
+    cache = RecordingCache()
+    db = await open_database(darasa_database_url, cache, application_name="burst")
+    try:
+        [pid] = await listener_pids(darasa_database_url, "burst")
+        sent = await _burst(darasa_database_url, db.channel, 2_000)
+        sent |= await _burst(darasa_database_url, db.channel, 600, per_transaction=50)
+        await eventually(lambda: sent <= cache.all_invalidated(), what="every burst notice")
+        assert len(cache.invalidated) == len(sent)  # each applied once, none twice
+        assert await listener_pids(darasa_database_url, "burst") == {pid}
+        assert db.cache_ready
+    finally:
+        await db.close()
+    assert loop_errors == []
+
+
+async def test_notices_of_a_long_payload_and_of_any_text_arrive_intact(
+    darasa_database_url: str, loop_errors: list[dict[str, Any]]
+):
+    cache = RecordingCache()
+    db = await open_database(darasa_database_url, cache, application_name="text")
+    tags = [f"user:{'ü' * 2_000}:x", 'user:\u2028"quoted"\\:x', "user:e\u0301:x", "x" * 7_000]
+    try:
+        async with db.connection() as conn:
+            for tag in tags:
+                payload = json.dumps(["text-sender", [tag]], ensure_ascii=False)
+                await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, payload))
+        marker = await send_marker(db)
+        await eventually(lambda: marker in cache.all_invalidated(), what="the marker")
+        assert set(tags) <= cache.all_invalidated()
+    finally:
+        await db.close()
+    assert loop_errors == []
+
+
+async def test_a_killed_connection_mid_burst_reconnects_and_clears_the_cache(
+    darasa_database_url: str, loop_errors: list[dict[str, Any]]
+):
+    cache = RecordingCache()
+    db = await open_database(darasa_database_url, cache, application_name="killed")
+    try:
+        [old_pid] = await listener_pids(darasa_database_url, "killed")
+        cache.set(("k",), "value", tags=("t",))
+        burst = asyncio.create_task(_burst(darasa_database_url, db.channel, 1_000))
+        await asyncio.sleep(0.02)
+        async with await psycopg.AsyncConnection.connect(darasa_database_url) as conn:
+            await conn.execute("SELECT pg_terminate_backend(%s)", (old_pid,))
+        await burst
+
+        async def listening_again() -> bool:
+            pids = await listener_pids(darasa_database_url, "killed")
+            return db.cache_ready and bool(pids) and old_pid not in pids
+
+        await eventually(listening_again, what="the listener reconnected")
+        assert ("k",) not in cache  # notices were missed meanwhile: the cache was dropped
+        marker = await send_marker(db)  # and notices arrive again
+        await eventually(lambda: marker in cache.all_invalidated(), what="a notice after it")
+    finally:
+        await db.close()
+    assert loop_errors == []
+
+
+async def test_close_during_a_burst_unwatches_the_socket(
+    darasa_database_url: str, loop_errors: list[dict[str, Any]]
+):
+    db = await open_database(darasa_database_url, RecordingCache(), application_name="closing")
+    socket = _listener_socket(db)
+    assert socket is not None
+    burst = asyncio.create_task(_burst(darasa_database_url, db.channel, 1_000))
+    await asyncio.sleep(0.02)
+    await db.close()
+    await burst
+    assert not asyncio.get_running_loop().remove_reader(socket)  # nothing left watching it
+    assert await listener_pids(darasa_database_url, "closing") == set()
+    assert loop_errors == []

@@ -56,10 +56,11 @@ __all__ = ["KNOWN_CHARACTERS", "SqlConversationRepository"]
 t = table_of(ConversationRow)
 ENTITY = "conversations"
 _MESSAGE = assembler(Message)
-_, _make = constructor(Conversation)  # in field order: NAMES without the two versions
-NAMES = tuple(c.name for c in t.c)  # the fields, then messages_version, previous_messages_version
+_, _make = constructor(Conversation)  # in field order: NAMES without messages_version
+STORED = tuple(c for c in t.c if c.name != "previous_messages_version")  # (only SQL uses it)
+NAMES = tuple(c.name for c in STORED)  # the fields, then messages_version
 COLUMNS = tuple(
-    cast(c, Text).label(c.name) if c.name == "messages" else c for c in t.c
+    cast(c, Text).label(c.name) if c.name == "messages" else c for c in STORED
 )  # messages as their JSON text: decoded into `Message`s only when a caller reads them
 KNOWN_CHARACTERS = 8_000_000
 """How much stored JSON (in characters) of recently used conversations' messages each
@@ -100,44 +101,48 @@ _VALUES = values_row(NAMES, tuple)  # a write's row, assembled by the repository
 class _Known:
     """The latest messages a `Database` has seen of its recently used conversations, by id:
     an append or rename of one of them need not fetch its messages again. Only ever a hint:
-    the statement checks the version it names."""
+    the statement checks the version it names. Keyed by the id's integer (hashed and compared
+    in C: a `UUID` key costs about 25 Python-level calls per append in `LRUCache`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: LRUCache[uuid.UUID, tuple[Messages, int, str]] = LRUCache(
+        self._held: LRUCache[int, tuple[Messages, int, str]] = LRUCache(
             KNOWN_CHARACTERS, getsizeof=_weight
         )
 
     def get(self, id: uuid.UUID) -> Messages | None:
         with self._lock:
-            entry = self._held.get(id)
+            entry = self._held.get(id.int)
         return None if entry is None else entry[0]
 
-    def remember(self, conversation: Conversation) -> None:
+    def remember(self, conversation: Conversation, *, changed: bool = False) -> None:
+        """Hold `conversation`'s messages (`changed`: just written, so surely not held)."""
         messages = conversation.messages
         version = messages._version
         if version is None:
             return
-        with self._lock:
-            entry = self._held.get(conversation.id)
+        key = conversation.id.int
+        if not changed:
+            with self._lock:
+                entry = self._held.get(key)
             if entry is not None and entry[0]._version == version:
                 return  # held already
         size = messages._size  # the latest seen wins: versions are random, compared for equality
         with self._lock:
             if size <= KNOWN_CHARACTERS:
-                self._held[conversation.id] = (messages, size, conversation.user_id)
+                self._held[key] = (messages, size, conversation.user_id)
             else:
-                self._held.pop(conversation.id, None)
+                self._held.pop(key, None)
 
     def forget(self, id: uuid.UUID) -> None:
         with self._lock:
-            self._held.pop(id, None)
+            self._held.pop(id.int, None)
 
     def forget_user(self, user_id: str) -> None:
         """Drop every conversation of `user_id` (erased: nothing of theirs stays in memory)."""
         with self._lock:
-            for id in [id for id, entry in self._held.items() if entry[2] == user_id]:
-                del self._held[id]
+            for key in [key for key, entry in self._held.items() if entry[2] == user_id]:
+                del self._held[key]
 
 
 def _weight(entry: tuple[Messages, int, str]) -> int:
@@ -220,7 +225,7 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
         )
         if not rows:  # a user id that cannot be stored names no user
             raise NotFoundError("user", user_id)
-        self._known.remember(rows[0])
+        self._known.remember(rows[0], changed=True)
         return rows[0]
 
     async def append_messages(
@@ -270,7 +275,7 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
         if not rows:
             raise NotFoundError("conversation", key)
         conversation = _conversation(rows[0], held, tail)
-        self._known.remember(conversation)
+        self._known.remember(conversation, changed=True)
         return conversation
 
 

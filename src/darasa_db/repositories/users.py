@@ -100,14 +100,16 @@ def _of_user(table: Table) -> ColumnElement[bool]:
     return table.c.job_info_id.in_(_users_jobs())
 
 
-def _export_select(table: Table) -> Build:
-    return lambda: select(table).where(_of_user(table)).order_by(table.c.created_at, table.c.id)
+def _export_select(table: Table, columns: Sequence[Any] | None = None) -> Build:
+    chosen = columns if columns is not None else (table,)
+    return lambda: select(*chosen).where(_of_user(table)).order_by(table.c.created_at, table.c.id)
 
 
 OWNED = {"job_info": j, "questions": q, "interviews": i, "documents": d, "conversations": c}
 """The tables of a user's rows besides `users`, by table name."""
 TABLES = ("users", *OWNED)
 _EXPORTS = {name: _export_select(table) for name, table in OWNED.items()}
+_EXPORTS["conversations"] = _export_select(c, conversations.STORED)
 _EXPORT_ROWS: dict[str, AsyncRowFactory[Any]] = {
     "job_info": job_infos.ROW,
     "questions": questions.ROW,

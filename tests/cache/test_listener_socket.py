@@ -5,6 +5,7 @@ no notice, leave no callback on a dead socket and raise nothing into the event l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -52,6 +53,31 @@ async def _burst(url: str, channel: str, count: int, *, per_transaction: int = 1
     return set(tags)
 
 
+@contextlib.asynccontextmanager
+async def _listening(url: str, cache: RecordingCache, name: str) -> AsyncIterator[Database]:
+    """A Database named `name` whose listener listens, closed afterwards."""
+    db = await open_database(url, cache, application_name=name)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _reconnected(db: Database, url: str, name: str, old_pid: int) -> None:
+    """Wait until `db`'s listener listens again on a new server connection."""
+
+    async def listening_again() -> bool:
+        pids = await listener_pids(url, name)
+        return db.cache_ready and bool(pids) and old_pid not in pids
+
+    await eventually(listening_again, what="the listener reconnected")
+
+
+async def _marker_arrives(db: Database, cache: RecordingCache) -> None:
+    marker = await send_marker(db)
+    await eventually(lambda: marker in cache.all_invalidated(), what="a notice after it")
+
+
 def _listener_socket(db: Database) -> int | None:
     listener = db._invalidator._listener
     assert listener is not None
@@ -61,18 +87,15 @@ def _listener_socket(db: Database) -> int | None:
 async def test_a_burst_from_four_connections_arrives_whole(
     darasa_database_url: str, loop_errors: list[dict[str, Any]]
 ):
-    cache = RecordingCache()
-    db = await open_database(darasa_database_url, cache, application_name="burst")
-    try:
-        [pid] = await listener_pids(darasa_database_url, "burst")
-        sent = await _burst(darasa_database_url, db.channel, 2_000)
-        sent |= await _burst(darasa_database_url, db.channel, 600, per_transaction=50)
+    url, cache = darasa_database_url, RecordingCache()
+    async with _listening(url, cache, "burst") as db:
+        [pid] = await listener_pids(url, "burst")
+        sent = await _burst(url, db.channel, 2_000)
+        sent |= await _burst(url, db.channel, 600, per_transaction=50)
         await eventually(lambda: sent <= cache.all_invalidated(), what="every burst notice")
         assert len(cache.invalidated) == len(sent)  # each applied once, none twice
-        assert await listener_pids(darasa_database_url, "burst") == {pid}
+        assert await listener_pids(url, "burst") == {pid}
         assert db.cache_ready
-    finally:
-        await db.close()
     assert loop_errors == []
 
 
@@ -80,45 +103,32 @@ async def test_notices_of_a_long_payload_and_of_any_text_arrive_intact(
     darasa_database_url: str, loop_errors: list[dict[str, Any]]
 ):
     cache = RecordingCache()
-    db = await open_database(darasa_database_url, cache, application_name="text")
     tags = [f"user:{'ü' * 2_000}:x", 'user:\u2028"quoted"\\:x', "user:e\u0301:x", "x" * 7_000]
-    try:
+    async with _listening(darasa_database_url, cache, "text") as db:
         async with db.connection() as conn:
             for tag in tags:
                 payload = json.dumps(["text-sender", [tag]], ensure_ascii=False)
                 await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, payload))
-        marker = await send_marker(db)
-        await eventually(lambda: marker in cache.all_invalidated(), what="the marker")
+        await _marker_arrives(db, cache)
         assert set(tags) <= cache.all_invalidated()
-    finally:
-        await db.close()
     assert loop_errors == []
 
 
 async def test_a_killed_connection_mid_burst_reconnects_and_clears_the_cache(
     darasa_database_url: str, loop_errors: list[dict[str, Any]]
 ):
-    cache = RecordingCache()
-    db = await open_database(darasa_database_url, cache, application_name="killed")
-    try:
-        [old_pid] = await listener_pids(darasa_database_url, "killed")
+    url, cache = darasa_database_url, RecordingCache()
+    async with _listening(url, cache, "killed") as db:
+        [old_pid] = await listener_pids(url, "killed")
         cache.set(("k",), "value", tags=("t",))
-        burst = asyncio.create_task(_burst(darasa_database_url, db.channel, 1_000))
+        burst = asyncio.create_task(_burst(url, db.channel, 1_000))
         await asyncio.sleep(0.02)
-        async with await psycopg.AsyncConnection.connect(darasa_database_url) as conn:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
             await conn.execute("SELECT pg_terminate_backend(%s)", (old_pid,))
         await burst
-
-        async def listening_again() -> bool:
-            pids = await listener_pids(darasa_database_url, "killed")
-            return db.cache_ready and bool(pids) and old_pid not in pids
-
-        await eventually(listening_again, what="the listener reconnected")
+        await _reconnected(db, url, "killed", old_pid)
         assert ("k",) not in cache  # notices were missed meanwhile: the cache was dropped
-        marker = await send_marker(db)  # and notices arrive again
-        await eventually(lambda: marker in cache.all_invalidated(), what="a notice after it")
-    finally:
-        await db.close()
+        await _marker_arrives(db, cache)  # and notices arrive again
     assert loop_errors == []
 
 
@@ -134,4 +144,44 @@ async def test_close_during_a_burst_unwatches_the_socket(
     await burst
     assert not asyncio.get_running_loop().remove_reader(socket)  # nothing left watching it
     assert await listener_pids(darasa_database_url, "closing") == set()
+    assert loop_errors == []
+
+
+async def test_a_payload_nested_past_the_recursion_limit_clears_the_cache_only(
+    darasa_database_url: str, loop_errors: list[dict[str, Any]]
+):
+    url, cache = darasa_database_url, RecordingCache()
+    async with _listening(url, cache, "nested") as db:
+        [pid] = await listener_pids(url, "nested")
+        cache.set(("k",), "value", tags=("t",))
+        async with db.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, "[" * 7_000))
+        await eventually(lambda: ("k",) not in cache, what="the unreadable notice cleared it")
+        await _marker_arrives(db, cache)
+        assert await listener_pids(url, "nested") == {pid}
+    assert loop_errors == []
+
+
+class _Exploding(RecordingCache):
+    """A host's cache whose `invalidate` fails for one tag."""
+
+    def invalidate(self, *tags: str) -> None:
+        if "explode" in tags:
+            raise RuntimeError("the host's cache failed")
+        super().invalidate(*tags)
+
+
+async def test_a_failure_while_applying_a_notice_reconnects_with_an_empty_cache(
+    darasa_database_url: str, loop_errors: list[dict[str, Any]]
+):
+    url, cache = darasa_database_url, _Exploding()
+    async with _listening(url, cache, "exploding") as db:
+        [old_pid] = await listener_pids(url, "exploding")
+        cache.set(("k",), "value", tags=("t",))
+        async with db.connection() as conn:
+            payload = json.dumps(["another-sender", ["explode"]])
+            await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, payload))
+        await _reconnected(db, url, "exploding", old_pid)
+        assert ("k",) not in cache
+        await _marker_arrives(db, cache)
     assert loop_errors == []

@@ -14,7 +14,7 @@ from integration.helpers import job_info_input, message
 
 CONVERSATION_TEXT = (
     "SELECT id, user_id, title, messages::text AS messages, created_at, updated_at, "
-    "messages_version, previous_messages_version{extra} FROM darasa.conversations WHERE id = %s"
+    "messages_version{extra} FROM darasa.conversations WHERE id = %s"
 )
 JOB_INFO = (
     "SELECT id, user_id, name, title, experience_level, description, created_at, updated_at"
@@ -75,11 +75,7 @@ async def test_a_conversation_result_of_other_columns_raises(
         await _rows(darasa_db, sql, (stored.id,), conversations.ROW)
 
     assert caught.value.got == tuple(c.split(" AS ")[-1] for c in columns.split(", "))
-    assert caught.value.expected == (
-        *Conversation.model_fields,
-        "messages_version",
-        "previous_messages_version",
-    )
+    assert caught.value.expected == (*Conversation.model_fields, "messages_version")
 
 
 async def test_a_job_info_row_with_or_without_notified_equals_get(darasa_db: Database, user: User):

@@ -116,7 +116,7 @@ class Invalidator:
         cache = self.cache
         try:
             sender, tags = json.loads(payload)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # ("[[[…" nests past the recursion limit)
             sender = tags = None
         if not isinstance(sender, str):
             self._clear()

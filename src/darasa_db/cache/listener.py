@@ -79,7 +79,7 @@ class CacheListener:
         self._encoding = "utf-8"
         self._held: list[str] = []  # notices waiting for the replicas' settle
         self._awaited: str | None = None  # the probe a round trip waits for
-        self._failure: psycopg.Error | None = None  # of the watched connection
+        self._failure: Exception | None = None  # of the watched connection
         self._wakeup: asyncio.Future[None] | None = None
         self.loop = asyncio.get_running_loop()
         """The event loop the listener runs on."""
@@ -94,13 +94,15 @@ class CacheListener:
         done, _ = await asyncio.wait({self._task}, timeout=self._timeout)
         if not done:  # stuck where a cancellation does not reach: close the socket under it
             logger.warning("darasa-db cache listener did not stop when asked: closing its socket")
-            self._unwatch()
+            self._unwatch()  # (this loop is running: `abandon` leaves it alone)
             self.abandon()
             await asyncio.wait({self._task}, timeout=1.0)
 
     def abandon(self) -> None:
         """Close the connection without an event loop (the listener's loop has ended)."""
         self.listening = False
+        if not self.loop.is_running() and not self.loop.is_closed():
+            self._unwatch()  # (a loop that may run again must not keep a reader on a closed fd)
         if self._conn is not None:
             self._conn.pgconn.finish()
             self._conn = None
@@ -213,13 +215,12 @@ class CacheListener:
             pgconn.consume_input()
             if pgconn.status != ConnStatus.OK:
                 raise psycopg.OperationalError("the listening connection is closed")
-        except psycopg.Error as exc:  # the task raises it and reconnects
-            self._unwatch()
+            while (notice := pgconn.notifies()) is not None:
+                self._arrived(notice.extra.decode(self._encoding))
+        except Exception as exc:  # (a loop callback): the task raises it, drops the cache and
+            self._unwatch()  # reconnects, as for any failure of the listening connection
             self._failure = exc
             self._wake()
-            return
-        while (notice := pgconn.notifies()) is not None:
-            self._arrived(notice.extra.decode(self._encoding))
 
     def _on_notify(self, notice: psycopg.Notify) -> None:
         self._arrived(notice.payload)

@@ -22,6 +22,7 @@ from cache.helpers import (
     send_marker,
 )
 from darasa_db import Database
+from darasa_db.cache.listener import CacheListener
 
 
 @pytest.fixture
@@ -184,4 +185,44 @@ async def test_a_failure_while_applying_a_notice_reconnects_with_an_empty_cache(
         await _reconnected(db, url, "exploding", old_pid)
         assert ("k",) not in cache
         await _marker_arrives(db, cache)
+    assert loop_errors == []
+
+
+async def test_stop_while_the_replicas_settle_runs_leaves_nothing_watching(
+    darasa_database_url: str, loop_errors: list[dict[str, Any]]
+):
+    url, channel = darasa_database_url, f"settle_{uuid.uuid4().hex}"
+    settling: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def settle(conn: psycopg.AsyncConnection[Any]) -> None:  # a query, as the router's is
+        if not settling.done():
+            settling.set_result(conn.pgconn.socket)
+        await conn.execute("SELECT pg_sleep(30)")
+
+    async def send(payload: str) -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    probes = iter(range(1_000))
+
+    def probe() -> tuple[str, str]:
+        token = f"probe:{next(probes)}"
+        return token, json.dumps([token, []])
+
+    listener = CacheListener(
+        channel=channel,
+        connect=lambda: psycopg.AsyncConnection.connect(url, autocommit=True),
+        send=send,
+        probe=probe,
+        receive=lambda payload: json.loads(payload)[0],
+        reset=lambda: None,
+        timeout=5.0,
+        settle=settle,
+    )
+    socket = await asyncio.wait_for(settling, 10)  # the probe arrived and is being settled
+    started = asyncio.get_running_loop().time()
+    await listener.stop()
+    assert asyncio.get_running_loop().time() - started < 5  # the settle's query was cancelled
+    assert listener._socket is None
+    assert not asyncio.get_running_loop().remove_reader(socket)  # nothing left watching it
     assert loop_errors == []

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg.adapt import PyFormat
 from psycopg.types import TypeInfo
 from pydantic import BaseModel
 
@@ -37,11 +38,19 @@ def register_vector_info(conn: psycopg.AsyncConnection[Any], info: TypeInfo) -> 
     """Teach `conn` pgvector's `vector` type from an already fetched `TypeInfo`.
 
     pgvector's public `register_vector_async` fetches the type info again on every call; its
-    `register_vector_info` (not exported) takes the one we fetched.
+    `register_vector_info` (not exported) takes the one we fetched. It registers numpy arrays'
+    dumpers by name, which psycopg replaces by the class on first use: registered again (the
+    extension was installed again, a new type), the name would lose to the class and arrays
+    would still be sent as the old type. So the class is registered here, each time.
     """
+    import numpy as np
+    from pgvector import Vector
     from pgvector.psycopg.vector import register_vector_info as register
 
     register(conn, info)
+    adapters = conn.adapters
+    for format in (PyFormat.TEXT, PyFormat.BINARY):
+        adapters.register_dumper(np.ndarray, adapters.get_dumper(Vector, format))
 
 
 def fast_constructor(model: type[M]) -> tuple[tuple[str, ...], Callable[[Any], M]] | None:

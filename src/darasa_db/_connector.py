@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 import psycopg
 import psycopg_pool
 from psycopg.pq import TransactionStatus
+from psycopg.rows import AsyncRowFactory
 from psycopg.types import TypeInfo
 from sqlalchemy import Executable
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
@@ -33,7 +34,15 @@ from darasa_db.errors import DarasaDBError
 from darasa_db.models.base import DEFAULT_SCHEMA
 from darasa_db.settings import DatabaseSettings
 
-__all__ = ["Borrowed", "Connector", "Pool", "complete"]
+__all__ = [
+    "Borrowed",
+    "Connector",
+    "Pool",
+    "PooledConnection",
+    "complete",
+    "forget_cursors",
+    "rows_of",
+]
 
 logger = logging.getLogger("darasa_db")
 Pool = psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
@@ -93,6 +102,52 @@ def _resumed(work: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, An
 
 async def _resume(work: Coroutine[Any, Any, T], waiting_on: Any) -> T:
     return await _resumed(work, waiting_on)
+
+
+class PooledConnection(psycopg.AsyncConnection[Any]):
+    """A pooled connection that keeps a cursor for each darasa-db statement it runs.
+
+    A new psycopg cursor sets up its adapters, and a loader for each column of its result, on
+    every call (about 15 µs of CPU for a row of nine columns); a kept cursor running the same
+    statement again reuses them (`rows_of`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept: dict[tuple[bytes, object, bool], psycopg.AsyncCursor[Any]] = {}
+
+
+async def rows_of(
+    conn: psycopg.AsyncConnection[Any],
+    statement: bytes,
+    params: dict[str, Any],
+    factory: AsyncRowFactory[T],
+    binary: bool = False,
+) -> list[T]:
+    """The rows of `statement` run on `conn`, made by `factory`, on the cursor `conn` keeps for
+    them when it is a `PooledConnection`. A result of more than one row closes its cursor, so
+    that no connection holds a long result in memory between calls."""
+    if not isinstance(conn, PooledConnection):
+        cur = conn.cursor(row_factory=factory, binary=binary)
+        await cur.execute(statement, params)
+        return await cur.fetchall()
+    key = (statement, factory, binary)
+    kept = conn.kept.get(key)
+    if kept is None:
+        kept = conn.kept[key] = conn.cursor(row_factory=factory, binary=binary)
+    await kept.execute(statement, params)
+    rows: list[T] = await kept.fetchall()
+    if len(rows) > 1:
+        del conn.kept[key]
+        await kept.close()
+    return rows
+
+
+def forget_cursors(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Drop the cursors `conn` keeps: they hold its adapters as they were when made (call it
+    before registering types on `conn` again)."""
+    if isinstance(conn, PooledConnection):
+        conn.kept.clear()
 
 
 class Connector:
@@ -196,6 +251,7 @@ class Connector:
         self._options = self._server_options()
         common: dict[str, Any] = {
             "kwargs": self.connect_kwargs(),
+            "connection_class": PooledConnection,
             "configure": self._configure,
             "check": self._check,
             "timeout": s.pool_timeout,
@@ -276,6 +332,7 @@ class Connector:
         info = await TypeInfo.fetch(conn, "vector")
         if info is None:
             return False
+        forget_cursors(conn)  # they would keep the adapters as they were
         register_vector_info(conn, info)
         if self.pgvector_version is None:
             cur = await conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")

@@ -1,6 +1,7 @@
 """Translation of driver errors into darasa-db's exception hierarchy, and retry classification.
 
-Used only by the connector, so that every statement's errors are classified in one place.
+Used by the connector and the scopes, so that every statement's errors are classified in one
+place, and by rows that meet a column in a type their connection does not know.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from darasa_db.errors import (
 )
 from darasa_db.settings import DatabaseSettings
 
-__all__ = ["is_stale_plan", "is_transient_read_error", "translate"]
+__all__ = [
+    "UnknownTypeError",
+    "is_stale_plan",
+    "is_stale_read",
+    "is_transient_read_error",
+    "translate",
+]
 
 _FK_PARENTS = {
     "fk_job_info_user_id_users": "user",
@@ -103,6 +110,26 @@ def translate(
         retryable = not permanent_connect_failure(str(exc))
         return DatabaseUnavailableError(settings.host, settings.port, cause, retryable=retryable)
     return DarasaDBError(f"database error: {_first_line(exc)}")
+
+
+class UnknownTypeError(TransactionConflictError):
+    """A column came back in a type its connection has not registered: the type was made again
+    (pgvector dropped and installed again) under the running `Database`. A read runs once more
+    after its connection registers the types again."""
+
+    def __init__(self, column: str, value: object) -> None:
+        super().__init__(
+            f"{column} came back as {type(value).__name__}, in a type this connection does not "
+            "know: the type changed under the running Database (pgvector installed again?); "
+            "nothing was built from it (safe to retry)"
+        )
+
+
+def is_stale_read(exc: DarasaDBError) -> bool:
+    """True when a read failed only because the schema changed under it: a stale prepared plan,
+    or a column in a type the connection has not registered. It ran nothing: run it again once
+    the connection has dropped its plans and registered its types again."""
+    return isinstance(exc, UnknownTypeError) or is_stale_plan(exc.__cause__)
 
 
 def is_stale_plan(exc: BaseException | None) -> bool:

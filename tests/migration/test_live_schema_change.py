@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+import pytest
 
 from darasa_db import Database, DatabaseSettings, migrate
 from darasa_db.schemas import JobInfoCreate, QuestionCreate, UserUpsert
@@ -64,3 +65,63 @@ async def test_a_host_migration_adding_an_enum_value_and_a_column_while_calls_ru
             await conn.execute("ALTER TABLE darasa.questions ADD COLUMN host_rank int")
         assert await calls == 0
         assert await _calls(db, 5) == 0
+
+
+@pytest.mark.parametrize("prepared", [None, False], ids=["prepared", "unprepared"])
+async def test_the_vector_type_recreated_under_a_running_database(
+    darasa_database_url: str, prepared: bool | None
+):
+    """pgvector dropped and installed again (a new `vector` type) while a `Database` runs:
+    each connection learns the new type and drops the cursors it keeps (they hold the adapters
+    as they were), so embeddings still go and come back as floats."""
+    from integration.helpers import document_input, make_user
+
+    settings = DatabaseSettings(
+        url=darasa_database_url,
+        test_mode=False,
+        pool_size=1,
+        max_overflow=0,
+        prepared_statements=prepared,
+    )  # one connection: the one whose plans and kept cursors go stale
+    async with Database(settings, cache=None) as db:
+        user = await make_user(db, "vector")
+        doc = await db.documents.create(user.id, document_input(1))
+        for _ in range(2):  # prepared, and run on the cursors the connection keeps
+            assert await db.documents.get(doc.id, user_id=user.id) == doc
+            [match] = await db.documents.similarity_search(
+                document_input(1).embedding or (), user_id=user.id, limit=1
+            )
+            assert match.document == doc
+        await asyncio.to_thread(migrate.downgrade, darasa_database_url, "base")
+        async with await psycopg.AsyncConnection.connect(
+            darasa_database_url, autocommit=True
+        ) as conn:
+            await conn.execute("DROP EXTENSION vector")
+        await asyncio.to_thread(migrate.upgrade, darasa_database_url)
+
+        async with Database(settings, cache=None) as other:  # another process writes first
+            user = await make_user(other, "vector")
+            again = await other.documents.create(user.id, document_input(2))
+        assert isinstance(again.embedding, tuple)
+        assert all(isinstance(x, float) for x in again.embedding)
+        for _ in range(2):  # reads first, then a write
+            assert await db.documents.get(again.id, user_id=user.id) == again
+            [match] = await db.documents.similarity_search(
+                document_input(2).embedding or (), user_id=user.id, limit=1
+            )
+            assert match.document == again
+        third = await db.documents.create(user.id, document_input(3))
+        assert await other_reads(darasa_database_url, third.id, user.id) == third.embedding
+        for _ in range(2):
+            assert await db.documents.get(again.id, user_id=user.id) == again
+            [match] = await db.documents.similarity_search(
+                document_input(2).embedding or (), user_id=user.id, limit=1
+            )
+            assert match.document == again
+
+
+async def other_reads(url: str, id: object, user_id: str) -> tuple[float, ...] | None:
+    """The embedding of document `id` as a `Database` of its own reads it."""
+    async with Database(DatabaseSettings(url=url, test_mode=False), cache=None) as db:
+        found = await db.documents.get(str(id), user_id=user_id)
+        return None if found is None else found.embedding

@@ -24,8 +24,8 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import AsyncRowFactory
 from sqlalchemy import Executable
 
-from darasa_db._connector import Connector, complete
-from darasa_db._errors_map import is_stale_plan, is_transient_read_error
+from darasa_db._connector import Connector, complete, rows_of
+from darasa_db._errors_map import is_stale_plan, is_stale_read, is_transient_read_error
 from darasa_db._replicas import ReadRouter
 from darasa_db.cache.invalidator import Invalidator
 from darasa_db.cache.tag_cache import TagCache
@@ -93,19 +93,15 @@ class Scope:
             return []
         connector = self.connector
         try:
-            cur = conn.cursor(row_factory=factory, binary=binary)
             statement = connector.sql(build)
             if not connector.settings.row_level_security:
-                await cur.execute(statement, params)
-                return await cur.fetchall()
+                return await rows_of(conn, statement, params, factory, binary)
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 await set_rls_identity(conn, params)
-                await cur.execute(statement, params)
-                return await cur.fetchall()
+                return await rows_of(conn, statement, params, factory, binary)
             async with conn.transaction():  # set_config(..., true) lives as long as a transaction
                 await set_rls_identity(conn, params)
-                await cur.execute(statement, params)
-                return await cur.fetchall()
+                return await rows_of(conn, statement, params, factory, binary)
         except StatementMismatchError:
             connector.discard(conn)
             raise
@@ -248,7 +244,7 @@ class PoolScope(Scope):
                     try:  # (inline, not a wrapper coroutine: every read passes here)
                         return await work(conn, *args)
                     except DarasaDBError as exc:
-                        if not is_stale_plan(exc.__cause__):
+                        if not is_stale_read(exc):
                             raise
                     await self._forget_plans(conn)
                     return await work(conn, *args)
@@ -449,7 +445,7 @@ class TransactionScope(Scope):
             self.broken = True  # (_fetch discarded the connection)
             raise
         except DarasaDBError as exc:
-            if is_stale_plan(exc.__cause__):  # the transaction is lost; its plans must go too
+            if is_stale_read(exc):  # the transaction is lost; its plans and types must go too
                 self.connector.discard(conn)
                 self.broken = True
             raise

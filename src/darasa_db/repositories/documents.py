@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, REGCLASS
 
 from darasa_db._connector import Connector
+from darasa_db._errors_map import UnknownTypeError
 from darasa_db.cache.tags import user_tag
 from darasa_db.errors import NotFoundError
 from darasa_db.models import EMBEDDING_DIMENSIONS, DocumentRow
@@ -77,7 +78,9 @@ _METADATA = TypeAdapter(JsonObject)
 def _document(**row: Any) -> Document:
     embedding = row["embedding"]
     if embedding is not None:  # pgvector loads a Vector (text) or a numpy array (binary)
-        to_list = getattr(embedding, "to_list", None) or embedding.tolist
+        to_list = getattr(embedding, "to_list", None) or getattr(embedding, "tolist", None)
+        if to_list is None:  # str or bytes: a type the connection has not registered
+            raise UnknownTypeError("documents.embedding", embedding)
         row["embedding"] = tuple(to_list())
     return Document.model_construct(**row)
 

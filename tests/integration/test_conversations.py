@@ -6,9 +6,10 @@ import asyncio
 import uuid
 
 import pytest
+from pydantic import ValidationError
 
 from darasa_db import Database, NotFoundError
-from darasa_db.schemas import Conversation, ConversationCreate, User
+from darasa_db.schemas import Conversation, ConversationCreate, Message, User
 from integration.helpers import message, row_counts, table_rows
 
 MALFORMED_IDS = ["not-a-uuid", ""]
@@ -160,3 +161,39 @@ async def test_malformed_ids_behave_as_missing(
         assert await darasa_db.conversations.delete(bad_id, user_id=user.id) is False
 
     assert await table_rows(darasa_db) == before
+
+
+class _TaggedMessage(Message):
+    """A host's own message type, with a field of its own that no conversation stores."""
+
+    tag: str = "mine"
+
+
+async def test_messages_of_a_subclass_with_fields_of_its_own_are_refused_with_nothing_written(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    """Stored, the extra field would make every later read of the conversation fail."""
+    extra = _TaggedMessage(role="user", content="x")
+    before = await row_counts(darasa_db, user.id)
+    with pytest.raises(ValidationError, match="tag"):
+        await darasa_db.conversations.create(
+            user.id, ConversationCreate(title="t", messages=[message("a"), extra])
+        )
+    with pytest.raises(ValidationError, match="tag"):
+        await darasa_db.conversations.append_messages(conversation.id, [extra], user_id=user.id)
+    assert await row_counts(darasa_db, user.id) == before
+    assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == conversation
+
+
+async def test_a_subclass_without_fields_of_its_own_is_stored_as_a_message(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    class Plain(Message):
+        pass
+
+    appended = await darasa_db.conversations.append_messages(
+        conversation.id, [Plain(role="assistant", content="ok")], user_id=user.id
+    )
+    assert appended.messages[-1] == Message(role="assistant", content="ok")
+    assert type(appended.messages[-1]) is Message
+    assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == appended

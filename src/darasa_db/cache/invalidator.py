@@ -21,6 +21,7 @@ from darasa_db.cache.tag_cache import TagCache
 __all__ = ["Invalidator", "cache_channel"]
 
 _NOTIFY_LIMIT = 7900  # NOTIFY's payload limit is 8000 bytes
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # (`json.dumps` makes one per call with these)
 
 
 def cache_channel(schema: str) -> str:
@@ -54,8 +55,8 @@ class Invalidator:
     # ------------------------------------------------------------------ writers
     def payload(self, tags: Sequence[str]) -> str:
         """The NOTIFY payload announcing `tags` to other processes."""
-        payload = json.dumps([self.sender_id, tuple(tags)], separators=(",", ":"))
-        if len(payload.encode()) > _NOTIFY_LIMIT:
+        payload = _COMPACT.encode([self.sender_id, tuple(tags)])
+        if len(payload) > _NOTIFY_LIMIT:  # (ASCII: non-ASCII characters are escaped)
             payload = json.dumps([self.sender_id, None])
         return payload
 

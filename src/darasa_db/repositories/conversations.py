@@ -21,7 +21,7 @@ from typing import Any
 
 from cachetools import LRUCache
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import (
     ColumnElement,
     Executable,
@@ -67,6 +67,7 @@ KNOWN_CHARACTERS = 8_000_000
 `Database` holds, least recently used dropped first, so that appends need not fetch it.
 Messages a host has read are held decoded: about five times that in memory at most."""
 _KNOWN_VERSION = bindparam("known_version", type_=UUID(as_uuid=True))
+_MESSAGES_JSON = TypeAdapter(list[Message])
 
 
 class _Rename(BaseModel):
@@ -219,7 +220,7 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
 
     async def create(self, user_id: str, data: ConversationCreate) -> Conversation:
         require(data, ConversationCreate)
-        params = {"user_id": user_id, "title": data.title, "messages": _dump(data.messages)}
+        params = {"user_id": user_id, "title": data.title, "messages": _stored(data.messages)[0]}
         rows = await self._scope.write(
             _insert, params, ROW, (user_tag(ENTITY, user_id),), parent_id=user_id
         )
@@ -240,10 +241,8 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
             if found is None:
                 raise NotFoundError("conversation", id)
             return found
-        stored = [m.model_dump() for m in checked]
-        tail = tuple(map(_MESSAGE, stored))  # as a read gives them; refuses a subclass's fields
-        params = {"messages": Jsonb(stored)}
-        return await self._write_one(_append, key, user_id, params, tail)
+        stored, tail = _stored(checked)
+        return await self._write_one(_append, key, user_id, {"messages": stored}, tail)
 
     async def rename(self, id: uuid.UUID | str, title: str, *, user_id: str) -> Conversation:
         checked = _Rename(title=title).title
@@ -279,5 +278,15 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
         return conversation
 
 
-def _dump(messages: Sequence[Message]) -> Jsonb:
-    return Jsonb([m.model_dump() for m in messages])
+def _stored(messages: Sequence[Message]) -> tuple[Jsonb, tuple[Message, ...]]:
+    """`messages` as the jsonb to store, and as a read will give them back. A subclass's own
+    fields are refused here, before anything is written."""
+    if all(type(m) is Message for m in messages):  # (frozen: they can be held as they are)
+        return Jsonb(_MESSAGES_JSON.dump_json(list(messages)), dumps=_as_is), tuple(messages)
+    dumped = [m.model_dump() for m in messages]
+    return Jsonb(dumped), tuple(map(_MESSAGE, dumped))
+
+
+def _as_is(data: bytes) -> bytes:
+    """The `dumps` of a `Jsonb` whose value is already JSON."""
+    return data

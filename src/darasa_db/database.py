@@ -162,7 +162,8 @@ class Database(_Repositories):
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """`async with db.connection() as conn`: a pooled psycopg connection to the primary
         (autocommit), returned to the pool whatever happens; driver errors become darasa-db
-        errors. Later reads see what you wrote on it, replicas or not."""
+        errors. Later reads see what you wrote on it, replicas or not. The repositories use the
+        same connections: leave its adapters and session settings as you found them."""
         async with self._connector.connection() as conn:
             try:
                 yield conn

@@ -41,16 +41,17 @@ def register_vector_info(conn: psycopg.AsyncConnection[Any], info: TypeInfo) -> 
     `register_vector_info` (not exported) takes the one we fetched. It registers numpy arrays'
     dumpers by name, which psycopg replaces by the class on first use: registered again (the
     extension was installed again, a new type), the name would lose to the class and arrays
-    would still be sent as the old type. So the class is registered here, each time.
+    would still be sent as the old type. So the class is registered here, each time, with the
+    dumpers pgvector registered for its `Vector` (named in that module by every version).
     """
     import numpy as np
-    from pgvector import Vector
+    from pgvector.psycopg.vector import Vector
     from pgvector.psycopg.vector import register_vector_info as register
 
     register(conn, info)
     adapters = conn.adapters
-    for format in (PyFormat.TEXT, PyFormat.BINARY):
-        adapters.register_dumper(np.ndarray, adapters.get_dumper(Vector, format))
+    for fmt in (PyFormat.TEXT, PyFormat.BINARY):
+        adapters.register_dumper(np.ndarray, adapters.get_dumper(Vector, fmt))
 
 
 def fast_constructor(model: type[M]) -> tuple[tuple[str, ...], Callable[[Any], M]] | None:

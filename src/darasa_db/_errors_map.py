@@ -1,7 +1,7 @@
 """Translation of driver errors into darasa-db's exception hierarchy, and retry classification.
 
 Used by the connector and the scopes, so that every statement's errors are classified in one
-place, and by rows that meet a column in a type their connection does not know.
+place. `UnknownTypeError` is raised by the rows themselves.
 """
 
 from __future__ import annotations
@@ -114,21 +114,23 @@ def translate(
 
 class UnknownTypeError(TransactionConflictError):
     """A column came back in a type its connection has not registered: the type was made again
-    (pgvector dropped and installed again) under the running `Database`. A read runs once more
-    after its connection registers the types again."""
+    (pgvector dropped and installed again) under the running `Database`. Nothing is built from
+    it; outside a transaction a read runs once more after its connection registers the types
+    again, and a transaction's connection is replaced."""
 
     def __init__(self, column: str, value: object) -> None:
         super().__init__(
             f"{column} came back as {type(value).__name__}, in a type this connection does not "
             "know: the type changed under the running Database (pgvector installed again?); "
-            "nothing was built from it (safe to retry)"
+            "nothing was built from it"
         )
 
 
 def is_stale_read(exc: DarasaDBError) -> bool:
-    """True when a read failed only because the schema changed under it: a stale prepared plan,
-    or a column in a type the connection has not registered. It ran nothing: run it again once
-    the connection has dropped its plans and registered its types again."""
+    """True when a read failed only because the schema changed under it: a stale prepared plan
+    (refused before running), or a column in a type its connection has not registered (nothing
+    built from it). Run it again once the connection has dropped its plans and registered its
+    types again."""
     return isinstance(exc, UnknownTypeError) or is_stale_plan(exc.__cause__)
 
 

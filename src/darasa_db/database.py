@@ -63,7 +63,8 @@ class Transaction(_Repositories):
     @property
     def connection(self) -> psycopg.AsyncConnection[Any]:
         """The transaction's psycopg connection, for SQL of your own in the same transaction
-        (await nothing of the repositories' while you use it)."""
+        (await nothing of the repositories' while you use it). It goes back to the pool after
+        the block: leave its adapters and session settings as you found them."""
         if not self._scope.open:
             raise DarasaDBError("this transaction has ended: its connection is not yours any more")
         self._scope.dirty = True  # it may write: its commit's position is recorded

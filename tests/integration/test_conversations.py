@@ -8,7 +8,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from darasa_db import Database, NotFoundError
+from darasa_db import DarasaDBError, Database, NotFoundError
 from darasa_db.schemas import Conversation, ConversationCreate, Message, User
 from integration.helpers import message, row_counts, table_rows
 
@@ -197,3 +197,23 @@ async def test_a_subclass_without_fields_of_its_own_is_stored_as_a_message(
     assert appended.messages[-1] == Message(role="assistant", content="ok")
     assert type(appended.messages[-1]) is Message
     assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == appended
+
+
+async def test_messages_built_without_validation_are_refused_with_nothing_written(
+    darasa_db: Database, user: User, conversation: Conversation
+):
+    """`model_construct` skips validation: a message without a role, or with a lone surrogate,
+    is still refused before it is stored (or, for the surrogate, by the server)."""
+    before = await row_counts(darasa_db, user.id)
+    no_role = Message.model_construct(content="hi")
+    with pytest.raises(ValidationError, match="role"):
+        await darasa_db.conversations.append_messages(conversation.id, [no_role], user_id=user.id)
+    with pytest.raises(ValidationError, match="role"):
+        await darasa_db.conversations.create(
+            user.id, ConversationCreate.model_construct(title="t", messages=[no_role])
+        )
+    surrogate = Message.model_construct(role="user", content="\ud800")
+    with pytest.raises(DarasaDBError):
+        await darasa_db.conversations.append_messages(conversation.id, [surrogate], user_id=user.id)
+    assert await row_counts(darasa_db, user.id) == before
+    assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == conversation

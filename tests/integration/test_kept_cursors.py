@@ -1,6 +1,6 @@
 """Pooled connections keep a cursor per statement (psycopg sets up a new cursor's adapters on
 every call): a kept cursor answers each call with that call's rows, whatever cut the calls
-before it short, and no connection holds a result of many rows between calls."""
+before it short, and no connection holds a result, or a long input, between calls."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from psycopg import AsyncCursor
 
 from darasa_db import Database, DatabaseSettings
 from darasa_db._connector import PooledConnection
-from darasa_db.schemas import ConversationCreate, JobInfo, Message
+from darasa_db.schemas import ConversationCreate, DocumentCreate, JobInfo, Message
 from integration.helpers import job_info_input, make_user
 
 
@@ -27,28 +29,46 @@ async def one_connection(darasa_database_url: str) -> AsyncIterator[Database]:
         yield db
 
 
-async def _kept_rows(db: Database) -> list[int]:
-    """How many rows each cursor the pool's connection keeps is holding."""
+async def _kept(db: Database) -> dict[tuple[bytes, object, bool], AsyncCursor[Any]]:
+    """The cursors the pool's one connection keeps, by statement, row factory and format."""
     async with db.connection() as conn:
         assert isinstance(conn, PooledConnection)
-        return [
-            cur.pgresult.ntuples if cur.pgresult is not None else 0 for cur in conn.kept.values()
-        ]
+        return dict(conn.kept)
 
 
-async def test_a_connection_keeps_cursors_but_no_result_of_many_rows(one_connection: Database):
+async def test_a_connection_keeps_its_cursors_but_no_result(one_connection: Database):
     db = one_connection
     user = await make_user(db, "kept")
     jobs = [await db.job_infos.create(user.id, job_info_input(name=f"job {n}")) for n in range(30)]
-    for job in jobs[:3]:
+    assert await db.job_infos.get(jobs[0].id, user_id=user.id) == jobs[0]
+    first = await _kept(db)
+    for job in jobs[1:4]:  # the same statements again: on the same cursors
         assert await db.job_infos.get(job.id, user_id=user.id) == job
-    kept = await _kept_rows(db)
-    assert kept
-    assert max(kept) == 1
+    assert {key: id(cur) for key, cur in (await _kept(db)).items()} == {
+        key: id(cur) for key, cur in first.items()
+    }
 
     listed = await db.job_infos.list_for_user(user.id, limit=30)
     assert sorted(j.id for j in listed) == sorted(j.id for j in jobs)
-    assert max(await _kept_rows(db)) == 1  # the list's 30 rows went with its cursor
+    kept = await _kept(db)
+    assert len(kept) == len(first) + 1  # the list's cursor is kept too
+    for cur in kept.values():  # and no result stays in memory, 30 rows or one
+        assert cur.pgresult is not None
+        assert cur.pgresult.ntuples == 0
+
+
+async def test_a_call_with_a_long_input_does_not_keep_its_cursor(one_connection: Database):
+    """psycopg's cursor holds the last call's parameters: a long one is not kept with it."""
+    db = one_connection
+    user = await make_user(db, "long")
+    short = await db.documents.create(user.id, DocumentCreate(title="t", content="c"))
+    kept = await _kept(db)
+    inserts = [key for key in kept if b"INSERT INTO darasa.documents" in key[0]]
+    assert len(inserts) == 1
+    long = await db.documents.create(user.id, DocumentCreate(title="t", content="x" * 70_000))
+    assert long.content == "x" * 70_000
+    assert inserts[0] not in await _kept(db)
+    assert await db.documents.get(short.id, user_id=user.id) == short
 
 
 async def test_calls_cut_short_at_random_points_leave_every_later_call_its_own_rows(

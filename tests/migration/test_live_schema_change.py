@@ -9,7 +9,7 @@ import asyncio
 import psycopg
 import pytest
 
-from darasa_db import Database, DatabaseSettings, migrate
+from darasa_db import Database, DatabaseSettings, TransactionConflictError, migrate
 from darasa_db.schemas import JobInfoCreate, QuestionCreate, UserUpsert
 
 
@@ -125,3 +125,55 @@ async def other_reads(url: str, id: object, user_id: str) -> tuple[float, ...] |
     async with Database(DatabaseSettings(url=url, test_mode=False), cache=None) as db:
         found = await db.documents.get(str(id), user_id=user_id)
         return None if found is None else found.embedding
+
+
+async def _reinstall_pgvector(url: str) -> None:
+    """Our migrations down, pgvector dropped, everything up again: a new `vector` type."""
+    await asyncio.to_thread(migrate.downgrade, url, "base")
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("DROP EXTENSION vector")
+    await asyncio.to_thread(migrate.upgrade, url)
+
+
+@pytest.mark.parametrize("prepared", [None, False], ids=["prepared", "unprepared"])
+@pytest.mark.parametrize("first", ["write", "transaction"])
+async def test_the_first_call_after_pgvector_is_installed_again_may_be_a_write_or_a_transaction(
+    darasa_database_url: str, prepared: bool | None, first: str
+):
+    """A write with an embedding is refused before it runs and sent again as the new type; a
+    transaction that meets the new type fails whole (`TransactionConflictError`) and, run
+    again as its `retryable` says, succeeds on a connection that knows the type."""
+    from integration.helpers import document_input, make_user
+
+    settings = DatabaseSettings(
+        url=darasa_database_url,
+        test_mode=False,
+        pool_size=1,
+        max_overflow=0,
+        prepared_statements=prepared,
+    )
+    async with Database(settings, cache=None) as db:
+        user = await make_user(db, "first")
+        doc = await db.documents.create(user.id, document_input(1))
+        for _ in range(2):
+            assert await db.documents.get(doc.id, user_id=user.id) == doc
+        await _reinstall_pgvector(darasa_database_url)
+        user = await make_user(db, "first")
+
+        if first == "write":
+            created = await db.documents.create(user.id, document_input(2))
+            assert created.embedding is not None
+            assert await other_reads(darasa_database_url, created.id, user.id) == created.embedding
+            return
+
+        async with Database(settings, cache=None) as other:
+            stored = await other.documents.create(user.id, document_input(2))
+
+        async def block() -> object:
+            async with db.transaction() as tx:
+                return await tx.documents.get(stored.id, user_id=user.id)
+
+        with pytest.raises(TransactionConflictError) as failed:
+            await block()
+        assert failed.value.retryable
+        assert await block() == stored

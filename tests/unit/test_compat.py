@@ -21,6 +21,11 @@ def test_pgvector_still_has_register_vector_info_taking_a_connection_and_a_type_
     ]
 
 
+def test_pgvector_still_names_its_vector_class_in_its_psycopg_module():
+    """`register_vector_info` takes the dumpers pgvector registered for it (numpy arrays')."""
+    assert isinstance(pgvector_vector.Vector, type)
+
+
 def test_fast_construction_equals_model_construct():
     values = ("user", "hello")
     fast = fast_constructor(Message)

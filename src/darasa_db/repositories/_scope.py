@@ -25,7 +25,12 @@ from psycopg.rows import AsyncRowFactory
 from sqlalchemy import Executable
 
 from darasa_db._connector import Connector, complete, rows_of
-from darasa_db._errors_map import is_stale_plan, is_stale_read, is_transient_read_error
+from darasa_db._errors_map import (
+    UnknownTypeError,
+    is_stale_plan,
+    is_stale_read,
+    is_transient_read_error,
+)
 from darasa_db._replicas import ReadRouter
 from darasa_db.cache.invalidator import Invalidator
 from darasa_db.cache.tag_cache import TagCache
@@ -273,6 +278,10 @@ class PoolScope(Scope):
         """`_fetch` on a pooled connection, run again once after a stale plan (it never ran)."""
         try:
             return await self._fetch(conn, build, params, factory, parent_id, binary)
+        except UnknownTypeError as exc:  # the write ran (autocommit): never "safe to retry"
+            raise DarasaDBError(
+                f"the write was done (do not run it again), but its result cannot be read: {exc}"
+            ) from exc
         except DarasaDBError as exc:
             if not is_stale_plan(exc.__cause__):
                 raise
@@ -282,7 +291,8 @@ class PoolScope(Scope):
     async def _forget_plans(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Drop `conn`'s prepared statements after one was refused as stale (the schema
         changed under it)."""
-        await conn.execute("DEALLOCATE ALL", prepare=False)  # psycopg forgets its names too
+        if conn.prepare_threshold is not None:  # (none made otherwise: behind a pooler, say)
+            await conn.execute("DEALLOCATE ALL", prepare=False)  # psycopg forgets its names too
         await self.connector.register_vector(conn)  # the type may have been recreated
 
     async def write(
@@ -387,6 +397,11 @@ class TransactionScope(Scope):
                 raise DarasaDBError(_BROKEN)
             try:
                 yield self.conn
+            except DarasaDBError as exc:
+                if is_stale_read(exc) and not self.broken:  # its plans and types must go too
+                    self.connector.discard(self.conn)
+                    self.broken = True
+                raise
             except Exception:
                 raise
             except BaseException:  # cancelled mid-call: what it did must not commit
@@ -443,11 +458,6 @@ class TransactionScope(Scope):
             return await self._fetch(conn, build, params, factory, parent_id, binary=binary)
         except StatementMismatchError:
             self.broken = True  # (_fetch discarded the connection)
-            raise
-        except DarasaDBError as exc:
-            if is_stale_read(exc):  # the transaction is lost; its plans and types must go too
-                self.connector.discard(conn)
-                self.broken = True
             raise
 
     async def run(self, work: Work, tags: Sequence[str]) -> Any:

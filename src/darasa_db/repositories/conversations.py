@@ -22,6 +22,7 @@ from typing import Any
 from cachetools import LRUCache
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import (
     ColumnElement,
     Executable,
@@ -68,6 +69,7 @@ KNOWN_CHARACTERS = 8_000_000
 Messages a host has read are held decoded: about five times that in memory at most."""
 _KNOWN_VERSION = bindparam("known_version", type_=UUID(as_uuid=True))
 _MESSAGES_JSON = TypeAdapter(list[Message])
+_FIELDS = tuple(Message.model_fields)  # a message built unvalidated may lack one
 
 
 class _Rename(BaseModel):
@@ -281,8 +283,11 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
 def _stored(messages: Sequence[Message]) -> tuple[Jsonb, tuple[Message, ...]]:
     """`messages` as the jsonb to store, and as a read will give them back. A subclass's own
     fields are refused here, before anything is written."""
-    if all(type(m) is Message for m in messages):  # (frozen: they can be held as they are)
-        return Jsonb(_MESSAGES_JSON.dump_json(list(messages)), dumps=_as_is), tuple(messages)
+    if all(type(m) is Message and tuple(m.__dict__) == _FIELDS for m in messages):
+        try:  # (frozen: they can be held as they are)
+            return Jsonb(_MESSAGES_JSON.dump_json(list(messages)), dumps=_as_is), tuple(messages)
+        except PydanticSerializationError:  # (built unvalidated: the long way reports it)
+            pass
     dumped = [m.model_dump() for m in messages]
     return Jsonb(dumped), tuple(map(_MESSAGE, dumped))
 

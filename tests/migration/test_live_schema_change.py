@@ -76,13 +76,7 @@ async def test_the_vector_type_recreated_under_a_running_database(
     as they were), so embeddings still go and come back as floats."""
     from integration.helpers import document_input, make_user
 
-    settings = DatabaseSettings(
-        url=darasa_database_url,
-        test_mode=False,
-        pool_size=1,
-        max_overflow=0,
-        prepared_statements=prepared,
-    )  # one connection: the one whose plans and kept cursors go stale
+    settings = _one_connection(darasa_database_url, prepared)
     async with Database(settings, cache=None) as db:
         user = await make_user(db, "vector")
         doc = await db.documents.create(user.id, document_input(1))
@@ -92,12 +86,7 @@ async def test_the_vector_type_recreated_under_a_running_database(
                 document_input(1).embedding or (), user_id=user.id, limit=1
             )
             assert match.document == doc
-        await asyncio.to_thread(migrate.downgrade, darasa_database_url, "base")
-        async with await psycopg.AsyncConnection.connect(
-            darasa_database_url, autocommit=True
-        ) as conn:
-            await conn.execute("DROP EXTENSION vector")
-        await asyncio.to_thread(migrate.upgrade, darasa_database_url)
+        await _reinstall_pgvector(darasa_database_url)
 
         async with Database(settings, cache=None) as other:  # another process writes first
             user = await make_user(other, "vector")
@@ -127,6 +116,13 @@ async def other_reads(url: str, id: object, user_id: str) -> tuple[float, ...] |
         return None if found is None else found.embedding
 
 
+def _one_connection(url: str, prepared: bool | None) -> DatabaseSettings:
+    """Settings of a pool of one connection: the one whose plans and kept cursors go stale."""
+    return DatabaseSettings(
+        url=url, test_mode=False, pool_size=1, max_overflow=0, prepared_statements=prepared
+    )
+
+
 async def _reinstall_pgvector(url: str) -> None:
     """Our migrations down, pgvector dropped, everything up again: a new `vector` type."""
     await asyncio.to_thread(migrate.downgrade, url, "base")
@@ -145,13 +141,7 @@ async def test_the_first_call_after_pgvector_is_installed_again_may_be_a_write_o
     again as its `retryable` says, succeeds on a connection that knows the type."""
     from integration.helpers import document_input, make_user
 
-    settings = DatabaseSettings(
-        url=darasa_database_url,
-        test_mode=False,
-        pool_size=1,
-        max_overflow=0,
-        prepared_statements=prepared,
-    )
+    settings = _one_connection(darasa_database_url, prepared)
     async with Database(settings, cache=None) as db:
         user = await make_user(db, "first")
         doc = await db.documents.create(user.id, document_input(1))

@@ -52,7 +52,7 @@ _DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
 _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 _POOL_PREFIX = "darasa-db-"
 _DRIVER_ERRORS = (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed)
-_KEPT_INPUT = 65_536
+_KEPT_INPUT = 65_536  # characters or bytes of one input past which a call keeps no cursor
 quiet_cancelled_connects(_POOL_PREFIX)
 
 
@@ -149,7 +149,7 @@ async def rows_of(
     await kept.execute(statement, params, binary=binary)
     rows: list[T] = await kept.fetchall()
     result = kept.pgresult
-    if result is not None:
+    if result is not None:  # (the rows hold copies: psycopg's loaders and ours copy values out)
         result.clear()
     if _short_inputs(params):
         conn.kept[key] = kept

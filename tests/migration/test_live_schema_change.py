@@ -100,7 +100,7 @@ async def test_the_vector_type_recreated_under_a_running_database(
             )
             assert match.document == again
         third = await db.documents.create(user.id, document_input(3))
-        assert await other_reads(darasa_database_url, third.id, user.id) == third.embedding
+        assert await _read_elsewhere(darasa_database_url, third.id, user.id) == third.embedding
         for _ in range(2):
             assert await db.documents.get(again.id, user_id=user.id) == again
             [match] = await db.documents.similarity_search(
@@ -109,7 +109,7 @@ async def test_the_vector_type_recreated_under_a_running_database(
             assert match.document == again
 
 
-async def other_reads(url: str, id: object, user_id: str) -> tuple[float, ...] | None:
+async def _read_elsewhere(url: str, id: object, user_id: str) -> tuple[float, ...] | None:
     """The embedding of document `id` as a `Database` of its own reads it."""
     async with Database(DatabaseSettings(url=url, test_mode=False), cache=None) as db:
         found = await db.documents.get(str(id), user_id=user_id)
@@ -153,7 +153,8 @@ async def test_the_first_call_after_pgvector_is_installed_again_may_be_a_write_o
         if first == "write":
             created = await db.documents.create(user.id, document_input(2))
             assert created.embedding is not None
-            assert await other_reads(darasa_database_url, created.id, user.id) == created.embedding
+            elsewhere = await _read_elsewhere(darasa_database_url, created.id, user.id)
+            assert elsewhere == created.embedding
             return
 
         async with Database(settings, cache=None) as other:

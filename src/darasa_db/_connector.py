@@ -118,6 +118,8 @@ class PooledConnection(psycopg.AsyncConnection[Any]):
         super().__init__(*args, **kwargs)
         self.kept: dict[tuple[bytes, object, bool], psycopg.AsyncCursor[Any]] = {}
         """The cursors kept, by statement, row factory and binary format."""
+        self.returned_at: float | None = None
+        """When it last came back to the pool (`time.monotonic()`), for `pre_ping_idle`."""
 
     async def close(self) -> None:
         """Close the connection and drop its cursors (each refers back to it)."""
@@ -201,7 +203,6 @@ class Connector:
         self._binding = threading.Lock()
         self._options = ""
         self._statements: dict[Callable[[], Executable], bytes] = {}
-        self._returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._connections: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
         self.closed = False
 
@@ -346,7 +347,7 @@ class Connector:
         idle = self.settings.pre_ping_idle
         if idle is None:
             return
-        returned = self._returned_at.get(conn)
+        returned = conn.returned_at if isinstance(conn, PooledConnection) else None
         if returned is None or time.monotonic() - returned >= idle:
             await conn.execute("")
 
@@ -373,7 +374,8 @@ class Connector:
         return Borrowed(self)
 
     async def _return(self, pool: Pool, conn: psycopg.AsyncConnection[Any]) -> None:
-        self._returned_at[conn] = time.monotonic()
+        if isinstance(conn, PooledConnection):
+            conn.returned_at = time.monotonic()
         if conn.pgconn.transaction_status in _IN_TRANSACTION:
             try:
                 await conn.rollback()

@@ -8,6 +8,7 @@ calls and counts every call in a sequence (sequences ignore rollbacks). A `Datab
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -146,6 +147,25 @@ async def test_read_is_retried_when_its_pooled_connection_was_killed(fault_datab
             else:
                 with pytest.raises(DatabaseUnavailableError):
                     await db.users.get("killed-read")
+
+
+async def test_a_connection_idle_past_pre_ping_idle_is_pinged_before_use(fault_database_url):
+    """A connection back in the pool for longer than `pre_ping_idle` is pinged on checkout, and
+    a dead one replaced, so even a write (never retried) succeeds; one returned more recently is
+    handed out as it is."""
+    url = fault_database_url
+    data = JobInfoCreate(name="pinged", experience_level="senior", description="d")
+    for idle, survives in [(0.2, True), (60.0, False)]:
+        settings = fault_settings(url, pool_size=1, max_overflow=0, pre_ping_idle=idle)
+        async with Database(settings, cache=None) as db:
+            await db.users.upsert(UserUpsert(id="pinged", email="pi@x.co", name="P"))
+            await terminate(url, await backend_of_the_only_connection(db))
+            await asyncio.sleep(0.3)
+            if survives:
+                assert (await db.job_infos.create("pinged", data)).name == "pinged"
+            else:
+                with pytest.raises(DatabaseUnavailableError):
+                    await db.job_infos.create("pinged", data)
 
 
 async def test_write_on_a_killed_connection_is_unavailable_and_not_repeated(fault_database_url):

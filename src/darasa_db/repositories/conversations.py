@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachetools import LRUCache
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError
 from sqlalchemy import (
@@ -234,7 +233,10 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
     async def append_messages(
         self, id: uuid.UUID | str, messages: Sequence[Message], *, user_id: str
     ) -> Conversation:
-        checked = [require(m, Message, f"messages[{i}]") for i, m in enumerate(messages)]
+        checked = list(messages)
+        for i, m in enumerate(checked):
+            if type(m) is not Message:  # (the name is built only for a message that may fail)
+                require(m, Message, f"messages[{i}]")
         key = as_uuid(id)
         if key is None:
             raise NotFoundError("conversation", id)
@@ -280,18 +282,14 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
         return conversation
 
 
-def _stored(messages: Sequence[Message]) -> tuple[Jsonb, tuple[Message, ...]]:
-    """`messages` as the jsonb to store, and as a read will give them back. A subclass's own
-    fields are refused here, before anything is written."""
+def _stored(messages: Sequence[Message]) -> tuple[str, tuple[Message, ...]]:
+    """`messages` as the JSON text to store (the statements cast it to jsonb: a `str` is dumped
+    in C, a `Jsonb` by Python code), and as a read will give them back. A subclass's own fields
+    are refused here, before anything is written."""
     if all(type(m) is Message and tuple(m.__dict__) == _FIELDS for m in messages):
-        try:  # (frozen: they can be held as they are)
-            return Jsonb(_MESSAGES_JSON.dump_json(list(messages)), dumps=_as_is), tuple(messages)
+        try:  # (frozen: they can be held as they are; the statement casts the text to jsonb)
+            return _MESSAGES_JSON.serializer.to_json(list(messages)).decode(), tuple(messages)
         except PydanticSerializationError:  # (built unvalidated: the long way reports it)
             pass
     dumped = [m.model_dump() for m in messages]
-    return Jsonb(dumped), tuple(map(_MESSAGE, dumped))
-
-
-def _as_is(data: bytes) -> bytes:
-    """The `dumps` of a `Jsonb` whose value is already JSON."""
-    return data
+    return json.dumps(dumped), tuple(map(_MESSAGE, dumped))

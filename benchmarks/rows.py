@@ -291,62 +291,70 @@ async def _append(
     the messages it holds before each call, so that the server sends them back (a process's
     first append to a conversation, or any append after another process changed it). All
     contenders append to the same row, so that they share its storage state (TOAST chunks,
-    dead versions), which weighs on the server's rewrite of a long value. The whole-row raw
-    contender has a connection of its own: sharing raw psycopg's, that server process ran two
-    batches in three and stayed warmer than darasa-db's (about 25 µs a call at 10 messages).
+    dead versions), which weighs on the server's rewrite of a long value.
+
+    The whole-row contender and the resets have connections of their own: a server process
+    that works in other contenders' batches too stays warmer than the others (sharing raw
+    psycopg's connection, the whole-row contender made raw psycopg's about 25 µs a call
+    faster than darasa-db's at 10 messages).
     """
-    user_id = b.seed.reader
-    row = await new_conversation(b.raw, user_id)
-    message = Message(**MESSAGE)
-    payload = (Jsonb([MESSAGE]), row, user_id)
-    lent = _Lent(db)
-    whole = await psycopg.AsyncConnection.connect(b.url, autocommit=True, prepare_threshold=0)
+    async with await _connection(b.url) as resets, await _connection(b.url) as whole:
+        user_id = b.seed.reader
+        row = await new_conversation(resets, user_id)
+        message = Message(**MESSAGE)
+        payload = (Jsonb([MESSAGE]), row, user_id)
+        lent = _Lent(db)
 
-    async def darasa() -> Any:
-        return await db.conversations.append_messages(row, [message], user_id=user_id)
+        async def darasa() -> Any:
+            return await db.conversations.append_messages(row, [message], user_id=user_id)
 
-    async def darasa_unheld() -> Any:
-        db.conversations._known.forget(row)  # as a process that never read it: sent back
-        return await db.conversations.append_messages(row, [message], user_id=user_id)
+        async def darasa_unheld() -> Any:
+            db.conversations._known.forget(row)  # as a process that never read it: sent back
+            return await db.conversations.append_messages(row, [message], user_id=user_id)
 
-    async def raw() -> Any:
-        return await (await b.raw.execute(RAW_APPEND, payload, prepare=True)).fetchone()
+        async def raw() -> Any:
+            return await (await b.raw.execute(RAW_APPEND, payload, prepare=True)).fetchone()
 
-    async def raw_lent() -> Any:
-        return await (await lent.conn.execute(RAW_APPEND, payload, prepare=True)).fetchone()
+        async def raw_lent() -> Any:
+            cur = await lent.conn.execute(RAW_APPEND, payload, prepare=True)
+            return await cur.fetchone()
 
-    async def raw_row() -> Any:
-        return await (await whole.execute(RAW_APPEND_ROW, payload, prepare=True)).fetchone()
+        async def raw_row() -> Any:
+            return await (await whole.execute(RAW_APPEND_ROW, payload, prepare=True)).fetchone()
 
-    async def reset() -> None:
-        await lent.give_back()
-        await reset_conversation(b.raw, row, start)
+        async def reset() -> None:
+            await lent.give_back()
+            await reset_conversation(resets, row, start)
 
-    async def reset_and_borrow() -> None:
-        await reset()
-        await lent.borrow()
+        async def reset_and_borrow() -> None:
+            await reset()
+            await lent.borrow()
 
-    contenders = [
-        Contender(name, darasa, reset=reset),
-        Contender(RAW, raw, reset=reset),
-        Contender(f"{RAW}, RETURNING the row", raw_row, reset=reset),
-    ]
-    if db.cache is not None:
-        contenders.pop()  # the listener block compares with the baseline only
-    elif start > 10:
-        contenders.append(
-            Contender(f"{RAW}, on darasa-db's connection", raw_lent, reset=reset_and_borrow)
-        )
-        unheld = f"{name}, messages not held by the process"
-        contenders.append(Contender(unheld, darasa_unheld, reset=reset))
-    try:
-        return await compare(
-            _listening(f"conversations.append_messages ({start:,} messages)", db),
-            contenders,
-            rounds=rounds,
-            calls=calls,
-            baseline=RAW,
-        )
-    finally:
-        await lent.give_back()
-        await whole.close()
+        contenders = [
+            Contender(name, darasa, reset=reset),
+            Contender(RAW, raw, reset=reset),
+            Contender(f"{RAW}, RETURNING the row", raw_row, reset=reset),
+        ]
+        if db.cache is not None:
+            contenders.pop()  # the listener block compares with the baseline only
+        elif start > 10:
+            contenders.append(
+                Contender(f"{RAW}, on darasa-db's connection", raw_lent, reset=reset_and_borrow)
+            )
+            unheld = f"{name}, messages not held by the process"
+            contenders.append(Contender(unheld, darasa_unheld, reset=reset))
+        try:
+            return await compare(
+                _listening(f"conversations.append_messages ({start:,} messages)", db),
+                contenders,
+                rounds=rounds,
+                calls=calls,
+                baseline=RAW,
+            )
+        finally:
+            await lent.give_back()
+
+
+async def _connection(url: str) -> psycopg.AsyncConnection[Any]:
+    """A raw psycopg connection of the benchmark's own: autocommit, every statement prepared."""
+    return await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)

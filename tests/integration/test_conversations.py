@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import uuid
 
 import pytest
@@ -169,17 +170,25 @@ class _TaggedMessage(Message):
     tag: str = "mine"
 
 
+class _StampedMessage(Message):
+    """One whose own field is not even JSON (`json.dumps` would fail on it first)."""
+
+    at: datetime.datetime = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(("kind", "field"), [(_TaggedMessage, "tag"), (_StampedMessage, "at")])
 async def test_messages_of_a_subclass_with_fields_of_its_own_are_refused_with_nothing_written(
-    darasa_db: Database, user: User, conversation: Conversation
+    darasa_db: Database, user: User, conversation: Conversation, kind: type[Message], field: str
 ):
     """Stored, the extra field would make every later read of the conversation fail."""
-    extra = _TaggedMessage(role="user", content="x")
+    extra = kind(role="user", content="x")
+    refused = rf"\n{field}\n\s+Extra inputs are not permitted"
     before = await row_counts(darasa_db, user.id)
-    with pytest.raises(ValidationError, match="tag"):
+    with pytest.raises(ValidationError, match=refused):
         await darasa_db.conversations.create(
             user.id, ConversationCreate(title="t", messages=[message("a"), extra])
         )
-    with pytest.raises(ValidationError, match="tag"):
+    with pytest.raises(ValidationError, match=refused):
         await darasa_db.conversations.append_messages(conversation.id, [extra], user_id=user.id)
     assert await row_counts(darasa_db, user.id) == before
     assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == conversation
@@ -217,3 +226,27 @@ async def test_messages_built_without_validation_are_refused_with_nothing_writte
         await darasa_db.conversations.append_messages(conversation.id, [surrogate], user_id=user.id)
     assert await row_counts(darasa_db, user.id) == before
     assert await darasa_db.conversations.get(conversation.id, user_id=user.id) == conversation
+
+
+@pytest.mark.parametrize("content", ["plain ASCII", "ünïcödé 日本語 \U0001f600 \u2028"])
+async def test_messages_are_stored_as_jsonb_objects_whichever_way_they_are_sent(
+    darasa_db: Database, user: User, content: str
+):
+    """ASCII JSON goes to the server as text cast to jsonb, other JSON as jsonb's own bytes:
+    either way the column holds an array of message objects, read back as they were written."""
+    created = await darasa_db.conversations.create(
+        user.id, ConversationCreate(title="t", messages=[message(content)])
+    )
+    reply = message(content, role="assistant")
+    appended = await darasa_db.conversations.append_messages(created.id, [reply], user_id=user.id)
+    async with darasa_db.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT jsonb_typeof(messages), jsonb_array_length(messages), "
+            f"jsonb_typeof(messages->1), messages->1->>'content' "
+            f'FROM "{darasa_db.schema}".conversations WHERE id = %s'.encode(),
+            (created.id,),
+        )
+        assert await cur.fetchall() == [("array", 2, "object", content)]
+    assert appended.messages == (message(content), reply)
+    darasa_db.conversations._known.forget(created.id)  # read back from the server, not memory
+    assert await darasa_db.conversations.get(created.id, user_id=user.id) == appended

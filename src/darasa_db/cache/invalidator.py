@@ -46,7 +46,7 @@ class Invalidator:
         self.cache = cache
         self.channel = cache_channel(connector.schema)
         self.sender_id = uuid.uuid4().hex
-        self._payload_start = f'["{self.sender_id}",['
+        self._payload_start = f'["{self.sender_id}",['  # (the sender id never changes)
         self._connector = connector
         self._router = router
         self._listener: CacheListener | None = None

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachetools import LRUCache
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError
 from sqlalchemy import (
@@ -282,14 +283,25 @@ class SqlConversationRepository(UserOwnedRepository[Conversation]):
         return conversation
 
 
-def _stored(messages: Sequence[Message]) -> tuple[str, tuple[Message, ...]]:
-    """`messages` as the JSON text to store (the statements cast it to jsonb: a `str` is dumped
-    in C, a `Jsonb` by Python code), and as a read will give them back. A subclass's own fields
-    are refused here, before anything is written."""
+def _stored(messages: Sequence[Message]) -> tuple[str | Jsonb, tuple[Message, ...]]:
+    """`messages` as the JSON to store, and as a read will give them back. A subclass's own
+    fields are refused here, before anything is written.
+
+    ASCII JSON goes as a `str`, which psycopg dumps in C (the statements cast it to jsonb);
+    other JSON as the UTF-8 bytes pydantic wrote, not decoded only to be encoded again."""
     if all(type(m) is Message and tuple(m.__dict__) == _FIELDS for m in messages):
-        try:  # (frozen: they can be held as they are; the statement casts the text to jsonb)
-            return _MESSAGES_JSON.serializer.to_json(list(messages)).decode(), tuple(messages)
+        try:
+            data = _MESSAGES_JSON.serializer.to_json(list(messages))
         except PydanticSerializationError:  # (built unvalidated: the long way reports it)
             pass
+        else:  # (frozen: they can be held as they are)
+            stored = data.decode() if data.isascii() else Jsonb(data, dumps=_as_is)
+            return stored, tuple(messages)
     dumped = [m.model_dump() for m in messages]
-    return json.dumps(dumped), tuple(map(_MESSAGE, dumped))
+    held = tuple(map(_MESSAGE, dumped))  # first: it refuses fields json.dumps would choke on
+    return json.dumps(dumped), held
+
+
+def _as_is(data: bytes) -> bytes:
+    """The `dumps` of a `Jsonb` whose value is already JSON."""
+    return data

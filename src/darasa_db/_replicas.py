@@ -8,7 +8,10 @@ position the primary had when the last invalidation arrived (recorded by the cac
 so a lagging replica cannot put a value older than that invalidation back in the cache.
 
 A replica that fails is skipped for a while and its pool rebuilt; with none usable, reads go
-to the primary. When the primary is down, a replica that has replayed what is needed serves.
+to the primary. When the primary is down, a replica that has replayed what is needed serves:
+up to the primary's flush position recorded with each insert position, since WAL the primary
+had only inserted when it crashed is lost and no replica will ever replay it. Every commit it
+acknowledged is flushed (unless `synchronous_commit` is off: then a crash can lose it anyway).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ __all__ = ["ReadRouter"]
 
 logger = logging.getLogger("darasa_db")
 
-_INSERT_POSITION = "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+_POSITIONS = (
+    "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn, pg_current_wal_flush_lsn() - '0/0'::pg_lsn"
+)
 _REPLAY_POSITION = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
 SKIP_FOR = 5.0
 """Seconds a replica that failed is left out before it is tried again."""
@@ -44,12 +49,13 @@ RECHECK = 1.0
 frozen replica is found within this)."""
 
 
-async def _insert_position(conn: psycopg.AsyncConnection[Any]) -> int:
-    """The primary's WAL insert position (at or past every commit it has acknowledged)."""
-    cur = await conn.execute(_INSERT_POSITION)
+async def _positions(conn: psycopg.AsyncConnection[Any]) -> tuple[int, int]:
+    """The primary's WAL insert position (at or past every commit it has acknowledged) and its
+    flush position (what survives a crash)."""
+    cur = await conn.execute(_POSITIONS)
     row = await cur.fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row[0]), int(row[1])
 
 
 class _Replica:
@@ -87,7 +93,9 @@ class _Replica:
 class ReadRouter:
     """Chooses the server for each read outside a transaction, and records the positions
     reads must see: `written` (this Database's acknowledged writes) for every read, and
-    `invalidated` (the last invalidation received) for cache loads."""
+    `invalidated` (the last invalidation received) for cache loads, each with the primary's
+    flush position at the same moment (`written_flushed`, `invalidated_flushed`), what a read
+    needs when the primary is down."""
 
     def __init__(self, primary: Connector) -> None:
         self.primary = primary
@@ -95,8 +103,8 @@ class ReadRouter:
         self.replicas = [
             _Replica(_replica_settings(settings, url), primary) for url in settings.replica_urls
         ]
-        self.written = 0
-        self.invalidated = 0
+        self.written = self.written_flushed = 0
+        self.invalidated = self.invalidated_flushed = 0
         self._unsure = 0  # writes whose outcome is not known (counter)
         self._settled = 0
         self._owed = 0  # acknowledged writes whose position is not known (counter)
@@ -114,11 +122,11 @@ class ReadRouter:
         fails, the write stands: the next read asks the primary)."""
         if self.replicas:
             try:
-                lsn = await _insert_position(conn)
+                inserted, flushed = await _positions(conn)
             except psycopg.Error:
                 self.owe()
                 return
-            self.written = max(self.written, lsn)
+            self._wrote(inserted, flushed)
 
     def owe(self) -> None:
         """An acknowledged write's position is not known: reads ask the primary for its
@@ -134,8 +142,13 @@ class ReadRouter:
     async def saw_invalidation(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Record the primary's position on `conn` (the listener's) before invalidations are
         applied: cache loads after them read no replica that is behind it."""
-        lsn = await _insert_position(conn)
-        self.invalidated = max(self.invalidated, lsn)
+        inserted, flushed = await _positions(conn)
+        self.invalidated = max(self.invalidated, inserted)
+        self.invalidated_flushed = max(self.invalidated_flushed, flushed)
+
+    def _wrote(self, inserted: int, flushed: int) -> None:
+        self.written = max(self.written, inserted)
+        self.written_flushed = max(self.written_flushed, flushed)
 
     # ------------------------------------------------------------------ choosing
     async def reader(self, *, cached: bool = False) -> Connector:
@@ -169,7 +182,9 @@ class ReadRouter:
             return self.primary
         if not isinstance(error, DatabaseUnavailableError) or not self.replicas:
             raise error
-        needed = max(self.written, self.invalidated) if cached else self.written
+        needed = self.written_flushed  # (what a crash kept: see the module's docstring)
+        if cached:
+            needed = max(needed, self.invalidated_flushed)
         deadline = time.monotonic() + CATCH_UP_WAIT
         while True:
             for replica in self._usable():
@@ -238,8 +253,8 @@ class ReadRouter:
         try:
             async with asyncio.timeout(None if self._paid < owed else CATCH_UP_WAIT):
                 async with self.primary.connection() as conn:
-                    lsn = await _insert_position(conn)
-            self.written = max(self.written, lsn)
+                    inserted, flushed = await _positions(conn)
+            self._wrote(inserted, flushed)
             self._paid = max(self._paid, owed)
         except (DarasaDBError, TimeoutError) as exc:
             if self._paid < owed:

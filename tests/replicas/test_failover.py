@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from cache.helpers import eventually, job_info_input, make_user
-from darasa_db import DatabaseUnavailableError, TagCache
+from darasa_db import Database, DatabaseUnavailableError, TagCache
 from darasa_db.schemas import UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
 from replicas.helpers import EMBEDDING, RENAME, document_input, name_of, on_primary
@@ -74,7 +74,9 @@ async def test_reads_are_served_by_the_replica_while_the_primary_is_stopped(
     ada = await make_user(db, "ada")
     job = await db.job_infos.create(ada.id, job_info_input("Acme"))
     document = await db.documents.create(ada.id, document_input("Notes"))
-    await replicated.wait_caught_up()  # the replica has what this Database wrote
+    if cached:  # cached reads need the position the listener took on the writes' notices
+        await _listener_caught_up(db)
+    await replicated.wait_caught_up()  # the replica has what this Database wrote and heard
 
     await replicated.stop_primary(mode)  # immediate: a crash
     assert await name_of(db, ada.id) == "Ada"
@@ -141,3 +143,13 @@ async def test_reads_fail_clearly_with_both_servers_down_and_work_again_once_bac
     await eventually(reads_again, within=30, what="reads work again once both are back")
     await db.users.update(ada.id, UserUpdate(name="Grace"))
     assert await name_of(db, ada.id) == "Grace"
+
+
+async def _listener_caught_up(db: Database) -> None:
+    """Until `db`'s listener has applied every notice sent so far (a marker notice, sent after
+    them, has invalidated its tag): each applied batch has recorded the primary's position."""
+    assert db.cache is not None
+    db.cache.set(("marker",), True, tags=("marker",))
+    async with db.connection() as conn:
+        await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, '["test-marker",["marker"]]'))
+    await eventually(lambda: ("marker",) not in db.cache, what="the listener reached the marker")

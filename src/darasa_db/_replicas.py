@@ -10,8 +10,11 @@ so a lagging replica cannot put a value older than that invalidation back in the
 A replica that fails is skipped for a while and its pool rebuilt; with none usable, reads go
 to the primary. When the primary is down, a replica that has replayed what is needed serves:
 up to the primary's flush position recorded with each insert position, since WAL the primary
-had only inserted when it crashed is lost and no replica will ever replay it. Every commit it
-acknowledged is flushed (unless `synchronous_commit` is off: then a crash can lose it anyway).
+had only inserted when it crashed is lost and no replica will ever replay it. A commit that
+changed data is flushed before it is acknowledged; one that only sent a notice (the cache
+listener's probes) is flushed later, asynchronously, and is what left the insert position
+out of reach. A session with `synchronous_commit` off records its insert position as flushed
+(its commits are acknowledged before they are flushed).
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ __all__ = ["ReadRouter"]
 
 logger = logging.getLogger("darasa_db")
 
-_POSITIONS = (
-    "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn, pg_current_wal_flush_lsn() - '0/0'::pg_lsn"
+_POSITIONS = (  # (with synchronous_commit off a commit may be past the flush position)
+    "SELECT i, CASE WHEN current_setting('synchronous_commit') = 'off' THEN i "
+    "ELSE pg_current_wal_flush_lsn() - '0/0'::pg_lsn END "
+    "FROM (SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS i) AS p"
 )
 _REPLAY_POSITION = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() - '0/0'::pg_lsn"
 SKIP_FOR = 5.0

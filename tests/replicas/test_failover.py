@@ -10,6 +10,7 @@ import pytest
 
 from cache.helpers import eventually, job_info_input, make_user
 from darasa_db import Database, DatabaseUnavailableError, TagCache
+from darasa_db._replicas import _positions
 from darasa_db.schemas import UserUpdate
 from replica_fixtures import OpenDatabase, Replicated
 from replicas.helpers import EMBEDDING, RENAME, document_input, name_of, on_primary
@@ -153,3 +154,20 @@ async def _listener_caught_up(db: Database) -> None:
     async with db.connection() as conn:
         await conn.execute("SELECT pg_notify(%s, %s)", (db.channel, '["test-marker",["marker"]]'))
     await eventually(lambda: ("marker",) not in db.cache, what="the listener reached the marker")
+
+
+async def test_a_session_with_synchronous_commit_off_counts_its_insert_position_as_flushed(
+    replicated: Replicated, open_db: OpenDatabase
+):
+    """Its commits are acknowledged before they are flushed: the flush position read after one
+    could be behind it, and a read while the primary is down could miss the write."""
+    db = open_db()
+    async with db.connection() as conn:
+        await conn.execute("SELECT pg_notify('darasa_test', 'x')")  # a commit flushed later
+        inserted, flushed = await _positions(conn)
+        assert flushed <= inserted
+        await conn.execute("SET synchronous_commit = off")
+        await conn.execute("SELECT pg_notify('darasa_test', 'x')")
+        inserted, flushed = await _positions(conn)
+        assert flushed == inserted
+        await conn.execute("RESET synchronous_commit")

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import psycopg.sql
 
+from benchmarks.context import raw_connection
 from benchmarks.harness import Contender, Result, compare, summarise
 from darasa_db import Database, DatabaseSettings, migrate
 from darasa_db.testing.plugin import create_database
@@ -110,7 +111,7 @@ async def run(
             forms |= {f"{n} own": sql.format(cols=cols, **keep) for n, sql in OWN.items()}
         in_server = await server_side(conn, forms, params)
     placeholders = {"qid": "%(qid)s", "jid": "%(jid)s", "uid": "%(uid)s"}
-    raw = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
+    raw = await raw_connection(url)
     db = Database(DatabaseSettings(url=url, test_mode=False), cache=None)
     calls_of = {
         "get": lambda: db.questions.get(question, user_id=user),

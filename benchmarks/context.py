@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from benchmarks.data import Seed, seed
 from darasa_db import Database, DatabaseSettings, TagCache
 
-__all__ = ["Bench", "open_bench"]
+__all__ = ["Bench", "open_bench", "raw_connection"]
 
 
 @dataclass
@@ -61,9 +61,14 @@ class Bench:
         await self.raw.close()
 
 
+async def raw_connection(url: str) -> psycopg.AsyncConnection[Any]:
+    """A raw psycopg connection as the contenders use it: autocommit, every statement prepared."""
+    return await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
+
+
 async def open_bench(url: str) -> Bench:
     """Connect every contender and seed the data the row operations use."""
-    raw = await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
+    raw = await raw_connection(url)
     await register_vector_async(raw)
     settings = DatabaseSettings(url=url, test_mode=False)
     engine = create_async_engine(settings.sqlalchemy_url, pool_size=5, pool_use_lifo=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from cachetools import TTLCache
 from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, select
 
-from benchmarks.context import Bench
+from benchmarks.context import Bench, raw_connection
 from benchmarks.data import (
     MESSAGE,
     job_info_values,
@@ -298,7 +297,7 @@ async def _append(
     psycopg's connection, the whole-row contender made raw psycopg's about 25 µs a call
     faster than darasa-db's at 10 messages).
     """
-    async with await _connection(b.url) as resets, await _connection(b.url) as whole:
+    async with await raw_connection(b.url) as resets, await raw_connection(b.url) as whole:
         user_id = b.seed.reader
         row = await new_conversation(resets, user_id)
         message = Message(**MESSAGE)
@@ -353,8 +352,3 @@ async def _append(
             )
         finally:
             await lent.give_back()
-
-
-async def _connection(url: str) -> psycopg.AsyncConnection[Any]:
-    """A raw psycopg connection of the benchmark's own: autocommit, every statement prepared."""
-    return await psycopg.AsyncConnection.connect(url, autocommit=True, prepare_threshold=0)
